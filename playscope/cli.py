@@ -1,0 +1,92 @@
+"""The ``playscope`` command: one verb per component (SPEC 2).
+
+Verbs are registered in :data:`VERBS`, each pointing at a module that provides
+``add_arguments(parser)`` and ``run(args, settings) -> int``. A verb's module is imported only
+when that verb runs, so ``playscope stack status`` does not pay for faust or Elasticsearch
+clients, and components stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+from playscope.config import load_settings
+from playscope.errors import PlayscopeError
+from playscope.logs import setup_logging
+
+
+@dataclass(frozen=True)
+class Verb:
+    module: str
+    help: str
+
+
+VERBS: dict[str, Verb] = {
+    "stack": Verb("playscope.stack.cli", "start, inspect or stop the local Kafka, Elasticsearch, OpenSearch"),
+    "demo": Verb("playscope.demo", "the whole pipeline with simulated players, an incident and its alert"),
+    "collector": Verb("collectors.http.cli", "the HTTP beacon collector"),
+    "agent": Verb("collectors.agent.cli", "the log agent that tails files into Kafka"),
+    "streams": Verb("streams.cli", "the stream processors: sessions, QoE windows, service windows"),
+    "indexer": Verb("indexers.cli", "Kafka topics into Elasticsearch / OpenSearch"),
+    "alerts": Verb("alerts.cli", "the alert evaluator and notifier"),
+    "dashboards": Verb("dashboards.cli", "provision Grafana and Kibana dashboards"),
+    "loadgen": Verb("playscope.loadgen.cli", "simulated players and services"),
+    "bench": Verb("bench.cli", "stage benchmarks as one JSON report"),
+    "report": Verb("dashboards.report", "a QoE report (PNG charts and HTML) from Elasticsearch"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="playscope",
+        description="Telemetry for video streaming: beacons and logs through Kafka to QoE metrics.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="verbs:\n" + "\n".join(f"  {name:<11} {verb.help}" for name, verb in VERBS.items()),
+    )
+    parser.add_argument("verb", nargs="?", help="what to run (see below)")
+    return parser
+
+
+def _verb_parser(name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"playscope {name}", description=VERBS[name].help)
+    parser.add_argument("--config", help="config file (default: ./playscope.yaml if present)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        _top_parser().print_help()
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    verb = VERBS.get(name)
+    if verb is None:
+        print(f"playscope: unknown verb {name!r}; run 'playscope --help'", file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(verb.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and verb.module.startswith(exc.name):
+            print(f"playscope {name}: not available in this version yet", file=sys.stderr)
+            return 3
+        raise
+    parser = _verb_parser(name)
+    module.add_arguments(parser)
+    parsed = parser.parse_args(rest)
+    setup_logging(parsed.log_level.upper())
+    try:
+        settings = load_settings(parsed.config)
+        return int(module.run(parsed, settings) or 0)
+    except PlayscopeError as exc:
+        print(f"playscope {name}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

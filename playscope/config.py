@@ -1,0 +1,178 @@
+"""Configuration: YAML plus environment overrides, validated once at start-up.
+
+A deployment is described by one file (``playscope.yaml`` in the working directory, or
+``--config``). Every key has a default in code, so an empty file (or none) gives a working
+local setup. The environment variables of SPEC 1 override the file; any other key can be
+overridden as ``PLAYSCOPE__SECTION__KEY=value`` (value parsed as YAML).
+
+Components own their sections: each defines a pydantic model and reads it with
+:meth:`Settings.section`, so ``collectors/`` never needs to know the shape of ``alerts:``.
+Errors name the file and the dotted key that is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from playscope.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "playscope.yaml"
+
+# SPEC 1: environment variable -> dotted config key
+ENV_OVERRIDES: dict[str, str] = {
+    "PLAYSCOPE_KAFKA": "kafka.bootstrap",
+    "PLAYSCOPE_ES": "elasticsearch.url",
+    "PLAYSCOPE_OPENSEARCH": "opensearch.url",
+    "PLAYSCOPE_BACKEND": "backend",
+    "PLAYSCOPE_COLLECTOR_PORT": "collector.port",
+    "PLAYSCOPE_HOME": "home",
+    "PLAYSCOPE_WINDOW_S": "window_s",
+}
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSecurity(Strict):
+    """Client-side security, shared by every Kafka client of every component."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    ca_file: str | None = None
+
+
+class KafkaConfig(Strict):
+    bootstrap: str = "localhost:9092"
+    partitions: int = Field(default=6, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1)
+    security: KafkaSecurity = KafkaSecurity()
+
+
+class SearchConfig(Strict):
+    url: str
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    api_key: str | None = Field(default=None, repr=False)
+    ca_file: str | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseModel):
+    """The whole configuration. Core keys are typed here; component sections stay raw dicts
+    until their component validates them with :meth:`section`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kafka: KafkaConfig = KafkaConfig()
+    elasticsearch: SearchConfig = SearchConfig(url="http://localhost:9200")
+    opensearch: SearchConfig = SearchConfig(url="http://localhost:9201")
+    backend: Literal["elasticsearch", "opensearch"] = "elasticsearch"
+    home: Path = Path(".playscope")
+    window_s: int = Field(default=60, ge=1, le=86400)
+    allowed_lateness_s: int = Field(default=10, ge=0, le=86400)
+    retention_days: int = Field(default=30, ge=1)
+    source_file: str | None = None
+
+    def section(self, name: str, model: type[M]) -> M:
+        """Validate the component section ``name`` with ``model`` (defaults when absent)."""
+        raw = (self.model_extra or {}).get(name) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{self._where()}: '{name}' must be a mapping, got {type(raw).__name__}")
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, self._where(), prefix=name)) from None
+
+    @property
+    def search(self) -> SearchConfig:
+        """The search backend the indexer writes to."""
+        return self.opensearch if self.backend == "opensearch" else self.elasticsearch
+
+    def _where(self) -> str:
+        return self.source_file or "configuration"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _describe(exc: ValidationError, where: str, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if prefix:
+            key = f"{prefix}.{key}" if key else prefix
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_env(tree: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """Apply SPEC 1 overrides and ``PLAYSCOPE__A__B`` overrides onto ``tree`` (in place)."""
+    for var, dotted in ENV_OVERRIDES.items():
+        if environ.get(var):
+            value: Any = environ[var]
+            if dotted in ("collector.port", "window_s"):
+                value = _env_value(value)
+            _set_dotted(tree, dotted, value)
+    for var, raw in environ.items():
+        if var.startswith("PLAYSCOPE__") and len(var) > len("PLAYSCOPE__"):
+            dotted = ".".join(p.lower() for p in var[len("PLAYSCOPE__"):].split("__"))
+            _set_dotted(tree, dotted, _env_value(raw))
+    return tree
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Load and validate the configuration once; raise ConfigError naming the bad key."""
+    env = os.environ if environ is None else environ
+    source: str | None = None
+    tree: dict[str, Any] = {}
+    candidate = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
+    if path and not candidate.is_file():
+        raise ConfigError(f"config file not found: {candidate}")
+    if candidate.is_file():
+        source = str(candidate)
+        try:
+            loaded = yaml.safe_load(candidate.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{candidate}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{candidate}: top level must be a mapping")
+        tree = loaded
+    apply_env(tree, env)
+    tree["source_file"] = source
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source or "configuration")) from None

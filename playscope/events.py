@@ -1,0 +1,168 @@
+"""The event model of SPEC 4 (playback events) and SPEC 5 (service log records).
+
+Validation is hand-written over plain dicts rather than a schema library because it sits on the
+collector's and the agent's hot path: a validated record is the same dict, normalised in place
+(``ts`` to epoch ms, ``fatal`` defaulted, ``level`` upper-cased), with unknown fields kept.
+Every failure raises :class:`playscope.errors.ValidationError` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from playscope.errors import ValidationError
+from playscope.timeparse import parse_ts
+
+EVENT_TYPES: Final = frozenset(
+    {
+        "session_start",
+        "playing",
+        "pause",
+        "resume",
+        "seek",
+        "rebuffer_start",
+        "rebuffer_end",
+        "bitrate_change",
+        "heartbeat",
+        "error",
+        "session_end",
+    }
+)
+DIMENSIONS: Final = ("device", "os", "app_version", "cdn", "isp", "country", "title_id", "profile_id")
+MEASURES: Final = ("bitrate_kbps", "buffer_ms", "position_ms", "throughput_kbps")
+UNKNOWN: Final = "unknown"
+
+LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+_LEVEL_ALIASES: Final = {"WARNING": "WARN", "CRITICAL": "FATAL", "ERR": "ERROR", "TRACE": "DEBUG"}
+LOG_STRING_FIELDS: Final = ("host", "route", "method", "trace_id")
+
+MAX_ID_LEN: Final = 256
+MAX_DIM_LEN: Final = 256
+MAX_MESSAGE_LEN: Final = 64 * 1024
+
+
+def _require_id(record: dict[str, Any], field: str) -> None:
+    value = record.get(field)
+    if value is None:
+        raise ValidationError(field, "is required")
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise ValidationError(field, "must not be empty")
+    if len(value) > MAX_ID_LEN:
+        raise ValidationError(field, f"longer than {MAX_ID_LEN} characters")
+
+
+def _check_number(record: dict[str, Any], field: str) -> None:
+    value = record.get(field)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(field, "must be a finite number")
+    if value < 0:
+        raise ValidationError(field, "must not be negative")
+
+
+def _check_string(record: dict[str, Any], field: str, max_len: int = MAX_DIM_LEN) -> None:
+    value = record.get(field)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {type(value).__name__}")
+    if len(value) > max_len:
+        raise ValidationError(field, f"longer than {max_len} characters")
+
+
+def validate_playback_event(record: Any) -> dict[str, Any]:
+    """Validate one SPEC 4 playback event; returns it normalised (``ts`` as epoch ms)."""
+    if not isinstance(record, dict):
+        raise ValidationError("", f"an event must be a JSON object, got {_json_type(record)}")
+    _require_id(record, "event_id")
+    _require_id(record, "session_id")
+    if "ts" not in record:
+        raise ValidationError("ts", "is required")
+    record["ts"] = parse_ts(record["ts"])
+    kind = record.get("type")
+    if kind is None:
+        raise ValidationError("type", "is required")
+    if kind not in EVENT_TYPES:
+        shown = kind if isinstance(kind, str) else type(kind).__name__
+        raise ValidationError("type", f"unknown event type {str(shown)[:40]!r}")
+    for dim in DIMENSIONS:
+        _check_string(record, dim)
+    for measure in MEASURES:
+        _check_number(record, measure)
+    if kind == "bitrate_change":
+        _check_number(record, "from_kbps")
+        _check_number(record, "to_kbps")
+        if record.get("to_kbps") is None and record.get("bitrate_kbps") is None:
+            raise ValidationError("to_kbps", "bitrate_change needs to_kbps or bitrate_kbps")
+    elif kind == "error":
+        _check_string(record, "error_code")
+        fatal = record.get("fatal", False)
+        if fatal is None:
+            fatal = False
+        if not isinstance(fatal, bool):
+            raise ValidationError("fatal", f"must be a boolean, got {type(fatal).__name__}")
+        record["fatal"] = fatal
+    return record
+
+
+def validate_log_record(record: Any) -> dict[str, Any]:
+    """Validate one SPEC 5 service log record; returns it normalised."""
+    if not isinstance(record, dict):
+        raise ValidationError("", f"a log record must be a JSON object, got {_json_type(record)}")
+    if "ts" not in record:
+        raise ValidationError("ts", "is required")
+    record["ts"] = parse_ts(record["ts"])
+    _require_id(record, "service")
+    message = record.get("message")
+    if message is None:
+        raise ValidationError("message", "is required")
+    if not isinstance(message, str):
+        raise ValidationError("message", f"must be a string, got {type(message).__name__}")
+    if len(message) > MAX_MESSAGE_LEN:
+        raise ValidationError("message", f"longer than {MAX_MESSAGE_LEN} characters")
+    level = record.get("level")
+    if level is not None:
+        if not isinstance(level, str):
+            raise ValidationError("level", f"must be a string, got {type(level).__name__}")
+        upper = level.upper()
+        upper = _LEVEL_ALIASES.get(upper, upper)
+        if upper not in LOG_LEVELS:
+            raise ValidationError("level", f"unknown level {level[:20]!r} (DEBUG, INFO, WARN, ERROR, FATAL)")
+        record["level"] = upper
+    for field in LOG_STRING_FIELDS:
+        _check_string(record, field)
+    status = record.get("status")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+        raise ValidationError("status", f"must be an integer, got {type(status).__name__}")
+    if status is not None and not 100 <= status <= 599:
+        raise ValidationError("status", f"{status} is not an HTTP status (100-599)")
+    _check_number(record, "latency_ms")
+    return record
+
+
+def is_error_log(record: dict[str, Any]) -> bool:
+    """SPEC 8: status >= 500, or level ERROR/FATAL when there is no status."""
+    status = record.get("status")
+    if status is not None:
+        return bool(status >= 500)
+    return record.get("level") in ("ERROR", "FATAL")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
