@@ -1,0 +1,169 @@
+"""A confluent-kafka producer that reports delivery per batch, shared by the collector and agent.
+
+librdkafka batches on its own; what callers need is to know when *their* records are safe.
+``send`` produces a batch without blocking and calls ``on_done`` once, from the poll thread,
+when every record of the batch has been acknowledged (acks=all) or has failed. A background
+thread polls continuously so delivery reports never wait for the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from playscope.logs import log_event
+
+log = logging.getLogger("playscope.collectors.delivery")
+
+Record = tuple[str, bytes | None, bytes]  # topic, key, value
+
+
+class BrokerUnavailable(Exception):
+    """Kafka did not acknowledge in time, or is known to be unreachable."""
+
+
+@dataclass
+class BatchResult:
+    size: int
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class _Batch:
+    __slots__ = ("failed", "lock", "on_done", "remaining", "size")
+
+    def __init__(self, size: int, on_done: Callable[[BatchResult], None]) -> None:
+        self.size = size
+        self.remaining = size
+        self.failed: list[tuple[int, str]] = []
+        self.on_done = on_done
+        self.lock = threading.Lock()
+
+    def report(self, index: int, err: KafkaError | None) -> None:
+        with self.lock:
+            if err is not None:
+                self.failed.append((index, err.str()))
+            self.remaining -= 1
+            finished = self.remaining == 0
+        if finished:
+            self.on_done(BatchResult(self.size, sorted(self.failed)))
+
+
+class DeliveryProducer:
+    """Durable producer (acks=all, idempotent) with a background poll thread and broker health."""
+
+    def __init__(self, conf: dict[str, Any], health_interval_s: float = 2.0) -> None:
+        conf = {"reconnect.backoff.max.ms": 1000, **conf, "error_cb": self._on_error}
+        self._producer = Producer(conf)
+        self._stop = threading.Event()
+        self._broker_up = True
+        self._health_interval_s = health_interval_s
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+        self._poller.start()
+        self._health = threading.Thread(target=self._health_loop, name="kafka-health", daemon=True)
+        self._health.start()
+
+    @property
+    def broker_up(self) -> bool:
+        return self._broker_up
+
+    def send(self, records: Sequence[Record], on_done: Callable[[BatchResult], None]) -> None:
+        """Produce ``records``; ``on_done`` runs once when all are acknowledged or failed."""
+        if not records:
+            on_done(BatchResult(0))
+            return
+        batch = _Batch(len(records), on_done)
+        produce = self._producer.produce
+        for index, (topic, key, value) in enumerate(records):
+            callback = _callback(batch, index)
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=callback)
+                    break
+                except BufferError:
+                    time.sleep(0.005)  # local queue full: the poll thread drains it
+                except KafkaException as exc:
+                    batch.report(index, exc.args[0])
+                    break
+
+    async def deliver(self, records: Sequence[Record], timeout_s: float) -> BatchResult:
+        """``send`` for asyncio callers: wait (without blocking the loop) for the batch."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[BatchResult] = loop.create_future()
+
+        def done(result: BatchResult) -> None:
+            loop.call_soon_threadsafe(_resolve, future, result)
+
+        self.send(records, done)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            raise BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s") from None
+
+    def deliver_sync(self, records: Sequence[Record], timeout_s: float) -> BatchResult:
+        """``send`` for threads: block until the batch is acknowledged or ``timeout_s`` passes."""
+        event = threading.Event()
+        holder: list[BatchResult] = []
+
+        def done(result: BatchResult) -> None:
+            holder.append(result)
+            event.set()
+
+        self.send(records, done)
+        if not event.wait(timeout_s):
+            raise BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s")
+        return holder[0]
+
+    def pending(self) -> int:
+        return len(self._producer)
+
+    def close(self, timeout_s: float = 30.0) -> int:
+        """Flush what is queued and stop; returns the number of records left undelivered."""
+        left = self._producer.flush(timeout_s)
+        self._stop.set()
+        self._poller.join(timeout=2)
+        self._health.join(timeout=self._health_interval_s + 3)
+        return int(left)
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(self._health_interval_s if self._broker_up else 0.5):
+            try:
+                self._producer.list_topics(timeout=2.0)
+                up = True
+            except KafkaException:
+                up = False
+            if up != self._broker_up:
+                self._broker_up = up
+                log_event(log, "kafka.broker_up" if up else "kafka.broker_down")
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self._broker_up:
+                log_event(log, "kafka.broker_down", level=logging.WARNING, reason=err.str())
+            self._broker_up = False
+
+
+def _callback(batch: _Batch, index: int) -> Callable[[KafkaError | None, Any], None]:
+    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+        batch.report(index, err)
+
+    return on_delivery
+
+
+def _resolve(future: asyncio.Future[BatchResult], result: BatchResult) -> None:
+    if not future.done():
+        future.set_result(result)

@@ -1,0 +1,404 @@
+"""The HTTP beacon collector: an ASGI app (Starlette) in front of a durable Kafka producer.
+
+Every accepting answer (202) is sent only after Kafka acknowledged the accepted items *and* the
+dead-letter records of the rejected ones (or, with a spool configured, after they were written
+to disk). Anything else gets a defined error: 400 unreadable body, 401 unknown key, 413 too
+large, 429 too fast, 503 broker unavailable (with Retry-After).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record
+from collectors.http import cmcd as cmcd_codec
+from collectors.http import otlp
+from collectors.http.body import BadBody, BadLine, TooLarge, decompress, parse_items
+from collectors.http.cmcd_events import to_event
+from collectors.http.config import CollectorConfig
+from collectors.http.metrics import CollectorMetrics
+from collectors.http.ratelimit import RateLimiter
+from collectors.http.spool import Spool
+from playscope import topics
+from playscope.config import Settings
+from playscope.deadletter import deadletter_record
+from playscope.errors import ValidationError
+from playscope.events import validate_log_record, validate_playback_event
+from playscope.kafka import producer_config
+from playscope.logs import log_event
+
+log = logging.getLogger("playscope.collector")
+
+Validator = Callable[[Any], dict[str, Any]]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, error_type: str, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+class Collector:
+    """State shared by the endpoints: producer, limits, metrics, topic names."""
+
+    def __init__(self, settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None):
+        self.settings = settings
+        self.config = config
+        self.metrics = metrics or CollectorMetrics()
+        self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
+        self.api_keys = frozenset(config.api_keys)
+        self.topic_events = settings.topic(topics.PLAYBACK_EVENTS)
+        self.topic_logs = settings.topic(topics.SERVICE_LOGS)
+        self.topic_deadletter = settings.topic(topics.DEADLETTER)
+        self.producer: DeliveryProducer | None = None
+        self.spool: Spool | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        timeout_ms = int(self.config.produce_timeout_s * 1000)
+        conf = producer_config(self.settings.kafka, **{"message.timeout.ms": timeout_ms})
+        self.producer = DeliveryProducer(conf)
+        if self.config.spool_dir is not None:
+            self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes, self.producer)
+            self.spool.start()
+        log_event(log, "collector.started", bootstrap=self.settings.kafka.bootstrap)
+
+    def stop(self) -> None:
+        if self.spool is not None:
+            self.spool.stop()
+        if self.producer is not None:
+            left = self.producer.close(timeout_s=self.config.produce_timeout_s)
+            log_event(log, "collector.stopped", undelivered=left)
+            self.producer = None
+
+    # -- the request pipeline -------------------------------------------------------------
+    def admit(self, request: Request) -> None:
+        """API key and rate limit, before reading the body."""
+        key = ""
+        if self.api_keys:
+            key = _api_key(request)
+            if not key:
+                raise HttpError(401, "unauthorized", "an API key is required (X-API-Key)")
+            if key not in self.api_keys:
+                raise HttpError(401, "unauthorized", "unknown API key")
+        if self.limiter.enabled:
+            who = key or (request.client.host if request.client else "unknown")
+            wait = self.limiter.check(who)
+            if wait > 0:
+                raise HttpError(429, "rate_limited", "too many requests", RateLimiter.retry_after(wait))
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise HttpError(413, "too_large", f"body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, "too_large", f"body larger than {limit} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            return decompress(raw, request.headers.get("content-encoding", ""), limit)
+        except TooLarge as exc:
+            raise HttpError(413, "too_large", str(exc)) from None
+        except BadBody as exc:
+            raise HttpError(400, "bad_body", str(exc)) from None
+
+    def check_count(self, count: int) -> None:
+        if count > self.config.max_events_per_request:
+            raise HttpError(
+                413, "too_many_items",
+                f"{count} items; at most {self.config.max_events_per_request} per request",
+            )
+
+    def split(
+        self,
+        items: list[tuple[Any, bytes | None]],
+        validate: Validator,
+        topic: str,
+        key_field: str,
+        source: str,
+        map_item: Callable[[Any], Any] | None = None,
+    ) -> tuple[list[Record], list[dict[str, Any]], list[Record]]:
+        """Validate items: records for ``topic``, per-item errors, and their dead-letter records."""
+        good: list[Record] = []
+        errors: list[dict[str, Any]] = []
+        dead: list[Record] = []
+        dumps = orjson.dumps
+        for index, (value, raw) in enumerate(items):
+            try:
+                if isinstance(value, BadLine):
+                    raise ValidationError("", f"line is not JSON: {value.reason}")
+                record = validate(map_item(value) if map_item else value)
+            except ValidationError as exc:
+                errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+                original = raw if raw is not None else (value if not isinstance(value, BadLine) else b"")
+                doc = deadletter_record(original, exc.reason, source, field=exc.field)
+                dead.append((self.topic_deadletter, None, dumps(doc)))
+                continue
+            key = record.get(key_field)
+            good.append((topic, key.encode() if isinstance(key, str) else None, dumps(record)))
+        return good, errors, dead
+
+    async def publish(self, endpoint: str, good: list[Record], errors: list[dict[str, Any]],
+                      dead: list[Record]) -> Response:
+        """Deliver (or spool) accepted and dead-letter records, then answer 202."""
+        assert self.producer is not None
+        batch = good + dead
+        metrics = self.metrics
+        metrics.received.labels(endpoint).inc(len(good) + len(errors))
+        for error in errors:
+            metrics.rejected.labels(endpoint, _reason_class(error)).inc()
+        if batch:
+            if not self.producer.broker_up or (self.spool is not None and self.spool.pending):
+                await self._spool_or_refuse(batch)
+                metrics.spooled.inc(len(batch))
+            else:
+                started = time.perf_counter()
+                metrics.in_flight.inc()
+                try:
+                    result = await self.producer.deliver(batch, self.config.produce_timeout_s + 1)
+                except BrokerUnavailable:
+                    result = None
+                finally:
+                    metrics.in_flight.dec()
+                metrics.produce_latency.observe(time.perf_counter() - started)
+                if result is None or not result.ok:
+                    reason = "timeout" if result is None else result.failed[0][1]
+                    log_event(log, "collector.produce_failed", level=logging.WARNING, reason=reason,
+                              records=len(batch))
+                    # Records that did reach Kafka keep their event ids, so the client's retry
+                    # is deduplicated downstream; the spool keeps this path lossless too.
+                    await self._spool_or_refuse(batch)
+                    metrics.spooled.inc(len(batch))
+        metrics.sent.labels(endpoint).inc(len(good))
+        body: dict[str, Any] = {"accepted": len(good), "rejected": len(errors)}
+        if errors:
+            body["errors"] = errors[:1000]
+        return _json(202, body)
+
+    async def _spool_or_refuse(self, batch: list[Record]) -> None:
+        if self.spool is None:
+            raise HttpError(503, "broker_unavailable", "Kafka is unavailable; retry later",
+                            str(self.config.retry_after_s))
+        if not await self.spool.append(batch):
+            raise HttpError(503, "spool_full", "Kafka is unavailable and the spool is full",
+                            str(self.config.retry_after_s))
+
+
+def create_app(
+    settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None
+) -> Starlette:
+    collector = Collector(settings, config, metrics)
+
+    async def events(request: Request) -> Response:
+        return await _handle(collector, request, "events", _events_pipeline)
+
+    async def logs(request: Request) -> Response:
+        return await _handle(collector, request, "logs", _logs_pipeline)
+
+    async def cmcd(request: Request) -> Response:
+        return await _handle(collector, request, "cmcd", _cmcd_pipeline)
+
+    async def healthz(_request: Request) -> Response:
+        return _json(200, {"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        up = collector.producer is not None and collector.producer.broker_up
+        collector.metrics.broker_up.set(1 if up else 0)
+        if up:
+            return _json(200, {"status": "ready", "broker": "up"})
+        spool = collector.spool is not None
+        return _json(200 if spool else 503, {"status": "degraded" if spool else "unavailable",
+                                             "broker": "down", "spool": spool})
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        up = collector.producer is not None and collector.producer.broker_up
+        collector.metrics.broker_up.set(1 if up else 0)
+        return Response(generate_latest(collector.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        collector.start()
+        try:
+            yield
+        finally:
+            collector.stop()
+
+    routes = [
+        Route("/v1/events", events, methods=["POST"]),
+        Route("/v1/logs", logs, methods=["POST"]),
+        Route("/v1/cmcd", cmcd, methods=["POST", "GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(config.allowed_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After"],
+            max_age=86400,
+        )
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.collector = collector
+    return app
+
+
+Pipeline = Callable[[Collector, Request], Any]
+
+
+async def _handle(collector: Collector, request: Request, endpoint: str, pipeline: Pipeline) -> Response:
+    try:
+        collector.admit(request)
+        response: Response = await pipeline(collector, request)
+    except HttpError as exc:
+        collector.metrics.errors.labels(exc.error_type).inc()
+        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        response = _json(exc.status, {"error": exc.error_type, "message": str(exc)}, headers)
+    collector.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+    return response
+
+
+async def _json_items(collector: Collector, request: Request) -> list[tuple[Any, bytes | None]]:
+    body = await collector.read_body(request)
+    try:
+        items = parse_items(body)
+    except BadBody as exc:
+        raise HttpError(400, "bad_body", str(exc)) from None
+    return items
+
+
+async def _events_pipeline(collector: Collector, request: Request) -> Response:
+    items = await _json_items(collector, request)
+    collector.check_count(len(items))
+    good, errors, dead = collector.split(
+        items, validate_playback_event, collector.topic_events, "session_id", "collector.events"
+    )
+    return await collector.publish("events", good, errors, dead)
+
+
+async def _logs_pipeline(collector: Collector, request: Request) -> Response:
+    ctype = _media_type(request)
+    if ctype == "application/x-protobuf":
+        raise HttpError(415, "unsupported_media_type",
+                        "OTLP/HTTP logs are accepted in their JSON encoding (application/json)")
+    items = await _json_items(collector, request)
+    if len(items) == 1 and otlp.is_otlp(items[0][0]):
+        items = [(record, None) for record in otlp.to_records(items[0][0])]
+    collector.check_count(len(items))
+    good, errors, dead = collector.split(
+        items, validate_log_record, collector.topic_logs, "service", "collector.logs"
+    )
+    return await collector.publish("logs", good, errors, dead)
+
+
+async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
+    received_ms = int(time.time() * 1000)
+    extra = {k: v for k, v in request.query_params.items() if k not in ("CMCD", "api_key")}
+    reports: list[tuple[Any, bytes | None]] = []
+    query = request.query_params.get("CMCD")
+    if query is not None:
+        reports.append((_Cmcd(query), query.encode()))
+    header_names = {name.lower() for name in cmcd_codec.CMCD_HEADERS}
+    headers = {k: v for k, v in request.headers.items() if k.lower() in header_names}
+    if headers:
+        reports.append((_Cmcd(headers), orjson.dumps(headers)))
+    if request.method == "POST":
+        body = await collector.read_body(request)
+        if body.strip():
+            reports.extend(_cmcd_body(body, _media_type(request)))
+    if not reports:
+        raise HttpError(400, "bad_body", "no CMCD data (CMCD= query, CMCD-* headers or a body)")
+    collector.check_count(len(reports))
+
+    def to_playback(item: Any) -> dict[str, Any]:
+        return to_event(_decode_report(item), received_ms, extra)
+
+    good, errors, dead = collector.split(
+        reports, _identity, collector.topic_events, "session_id", "collector.cmcd", map_item=to_playback
+    )
+    return await collector.publish("cmcd", good, errors, dead)
+
+
+class _Cmcd:
+    """A CMCD text payload (or header set) still to decode, so decoding errors become item errors."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: str | dict[str, str]) -> None:
+        self.payload = payload
+
+
+def _decode_report(item: Any) -> dict[str, Any]:
+    if isinstance(item, _Cmcd):
+        if isinstance(item.payload, dict):
+            return cmcd_codec.merge_headers(item.payload)
+        return cmcd_codec.decode(item.payload)
+    if isinstance(item, dict):  # the JSON form
+        return item
+    raise ValidationError("", "a CMCD JSON report must be an object")
+
+
+def _cmcd_body(body: bytes, media_type: str) -> list[tuple[Any, bytes | None]]:
+    stripped = body.lstrip()
+    if media_type != "application/cmcd" and stripped[:1] in (b"{", b"["):
+        try:
+            return parse_items(body)
+        except BadBody as exc:
+            raise HttpError(400, "bad_body", str(exc)) from None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "bad_body", "CMCD body is not UTF-8 text") from None
+    return [(_Cmcd(line.strip()), line.encode()) for line in text.splitlines() if line.strip()]
+
+
+def _identity(value: Any) -> dict[str, Any]:
+    return value  # type: ignore[no-any-return]
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _api_key(request: Request) -> str:
+    key = request.headers.get("x-api-key", "")
+    if not key:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
+    return key or request.query_params.get("api_key", "")
+
+
+def _reason_class(error: dict[str, Any]) -> str:
+    field = str(error.get("field") or "record")
+    return field if len(field) <= 20 and field.isidentifier() else "other"
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+__all__ = ["Collector", "HttpError", "JSONResponse", "create_app"]

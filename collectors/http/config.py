@@ -1,0 +1,31 @@
+"""The ``collector:`` config section, validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from playscope.config import Strict
+
+
+class CollectorConfig(Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # CORS: origins allowed to post beacons from a browser ("*" = any).
+    allowed_origins: list[str] = ["*"]
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_events_per_request: int = Field(default=5000, ge=1)
+    # Per key (API key, else client address) request rate; 0 disables the limit.
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    rate_burst: int = Field(default=100, ge=1)
+    # Empty: no authentication. Otherwise every request needs one of these keys
+    # (header X-API-Key, "Authorization: Bearer KEY", or ?api_key= for sendBeacon).
+    api_keys: list[str] = Field(default_factory=list, repr=False)
+    # How long a request waits for Kafka's acknowledgement before answering 503.
+    produce_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    retry_after_s: int = Field(default=5, ge=1)
+    # Optional on-disk spool used while the broker is unreachable (None: answer 503 instead).
+    spool_dir: Path | None = None
+    spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    log_level: str = "INFO"

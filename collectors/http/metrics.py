@@ -1,0 +1,44 @@
+"""Prometheus metrics of the HTTP collector (served at /metrics on the collector's port)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class CollectorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "playscope_collector_received_events_total", "Items received, by endpoint", ["endpoint"],
+            registry=r,
+        )
+        self.sent = Counter(
+            "playscope_collector_sent_events_total", "Items acknowledged by Kafka", ["endpoint"], registry=r
+        )
+        self.rejected = Counter(
+            "playscope_collector_rejected_events_total",
+            "Items rejected and dead-lettered, by reason class",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "playscope_collector_errors_total", "Requests refused, by error type", ["error_type"], registry=r
+        )
+        self.requests = Counter(
+            "playscope_collector_requests_total", "Requests by endpoint and status", ["endpoint", "status"],
+            registry=r,
+        )
+        self.produce_latency = Histogram(
+            "playscope_collector_produce_latency_seconds",
+            "Time from produce to Kafka acknowledgement of a request's batch",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "playscope_collector_in_flight_requests", "Requests waiting for Kafka", registry=r
+        )
+        self.broker_up = Gauge("playscope_collector_broker_up", "1 when Kafka is reachable", registry=r)
+        self.spooled = Counter(
+            "playscope_collector_spooled_events_total", "Items written to the on-disk spool", registry=r
+        )

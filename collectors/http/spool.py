@@ -1,0 +1,117 @@
+"""A bounded on-disk spool for the time Kafka is unreachable, replayed in order when it returns.
+
+Records are appended (and fsync'ed before the client gets its 202) to numbered segment files of
+JSON lines. While anything is spooled, new requests are spooled too, so the replay keeps the
+order in which the collector accepted them. A segment is deleted only after Kafka acknowledged
+every record in it; a crash during replay re-sends at most that segment (event ids make the
+repeat harmless downstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from pathlib import Path
+
+import orjson
+
+from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record
+from playscope.logs import log_event
+
+log = logging.getLogger("playscope.collector.spool")
+
+SEGMENT_BYTES = 16 * 1024 * 1024
+REPLAY_CHUNK = 5000
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int, producer: DeliveryProducer) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.producer = producer
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._replay_loop, name="spool-replay", daemon=True)
+        segments = self._segments()
+        self._next = (int(segments[-1].stem.split("-")[1]) + 1) if segments else 0
+        self._bytes = sum(s.stat().st_size for s in segments)
+        self._current: Path | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._bytes > 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    async def append(self, batch: list[Record]) -> bool:
+        """Durably append ``batch``; False when the spool is full."""
+        return await asyncio.to_thread(self.append_sync, batch)
+
+    def append_sync(self, batch: list[Record]) -> bool:
+        lines = b"".join(
+            orjson.dumps([topic, key.decode() if key else None, value.decode()]) + b"\n"
+            for topic, key, value in batch
+        )
+        with self._lock:
+            if self._bytes + len(lines) > self.max_bytes:
+                return False
+            if self._current is None or self._current.stat().st_size > SEGMENT_BYTES:
+                self._current = self.directory / f"spool-{self._next:012d}.ndjson"
+                self._next += 1
+            with open(self._current, "ab") as handle:
+                handle.write(lines)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._bytes += len(lines)
+        self._wake.set()
+        return True
+
+    def _segments(self) -> list[Path]:
+        return sorted(self.directory.glob("spool-*.ndjson"))
+
+    def _replay_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            while not self._stop.is_set() and self.producer.broker_up:
+                with self._lock:
+                    segments = self._segments()
+                    if not segments:
+                        break
+                    segment = segments[0]
+                    if segment == self._current:
+                        self._current = None  # seal it; new appends go to a new segment
+                if not self._replay(segment):
+                    self._stop.wait(1.0)
+                    break
+
+    def _replay(self, segment: Path) -> bool:
+        data = segment.read_bytes()
+        records: list[Record] = []
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            topic, key, value = orjson.loads(line)
+            records.append((topic, key.encode() if key else None, value.encode()))
+        for start in range(0, len(records), REPLAY_CHUNK):
+            try:
+                result = self.producer.deliver_sync(records[start : start + REPLAY_CHUNK], timeout_s=30)
+            except BrokerUnavailable:
+                return False
+            if not result.ok:
+                return False
+        with self._lock:
+            segment.unlink()
+            self._bytes = max(0, self._bytes - len(data))
+        log_event(log, "spool.replayed", segment=segment.name, records=len(records))
+        return True
