@@ -1,0 +1,417 @@
+"""The indexer: one consumer group over the SPEC 3 topics, into the daily indices of SPEC 10.
+
+Flow: the main thread reads records, encodes them and fills a batch; a full batch (by count,
+bytes or age) goes to one sender thread, which stores it (bulk API, retries) and produces the
+dead-letter records of whatever the backend refused. Batches complete in order and the main
+thread commits a batch's offsets only once it is complete, so an offset is committed only when
+every record below it is stored or dead-lettered. While ``max_pending_batches`` are in flight
+the consumer is paused (backpressure, bounded memory). Document ids are deterministic, so
+whatever is read twice (after a crash, a rebalance, a replay) overwrites itself.
+
+One sender keeps the order of writes: a later version of a document (a re-emitted window, a
+session summary) is never overtaken by an earlier one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from indexers import retention
+from indexers.backends import BackendUnavailable, SearchBackend, backend_for
+from indexers.bulk import Abandoned, Backoff, BulkWriter
+from indexers.config import IndexerConfig
+from indexers.deadletters import DeadLetterWriter
+from indexers.documents import Action, Encoder, Rejected
+from indexers.metrics import IndexerMetrics
+from playscope.config import Settings
+from playscope.deadletter import deadletter_record
+from playscope.indices import FAMILIES
+from playscope.kafka import consumer_config
+from playscope.logs import log_event
+
+log = logging.getLogger("playscope.indexer")
+
+SOURCE = "indexer"
+TP = tuple[str, int]
+
+
+@dataclass
+class Batch:
+    """Records read since the last flush: actions (last write per document wins), records
+    refused before reaching the backend, and the next offset to commit per partition."""
+
+    actions: dict[tuple[str, str], Action] = field(default_factory=dict)
+    deadletters: list[dict[str, Any]] = field(default_factory=list)
+    offsets: dict[TP, int] = field(default_factory=dict)
+    records: int = 0
+    size: int = 0
+    started: float = 0.0
+
+    def add_offset(self, msg: Message) -> None:
+        if not self.records:
+            self.started = time.monotonic()
+        self.records += 1
+        self.offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+
+
+@dataclass
+class Stored:
+    """What the sender reports for one batch."""
+
+    offsets: dict[TP, int]
+    documents: int
+    deadlettered: int
+
+
+class Indexer:
+    def __init__(
+        self,
+        settings: Settings,
+        config: IndexerConfig | None = None,
+        backend: SearchBackend | None = None,
+        metrics: IndexerMetrics | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+        retention_days: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config or settings.section("indexer", IndexerConfig)
+        self.backend = backend or backend_for(settings)
+        self.metrics = metrics or IndexerMetrics()
+        self.retention_days = retention_days
+        self.encoder = Encoder.for_settings(settings.topic, self.config.families, settings.index_prefix)
+        self.topics = [settings.topic(FAMILIES[name].topic) for name in self.config.families]
+        self._family_of_topic = {t: self.encoder.family(t).name for t in self.topics}
+        self._stop = threading.Event()
+        self._abandon = threading.Event()  # set when shutdown stops waiting for the backend
+        self._consumer_conf = consumer_config(
+            settings.kafka,
+            settings.group("indexer"),
+            **{"queued.max.messages.kbytes": 32 * 1024, "enable.partition.eof": False},
+            **(consumer_overrides or {}),
+        )
+        self._consumer: Consumer | None = None
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-sender")
+        self._bulk = BulkWriter(self.backend, self.metrics, self._abandon,
+                                self.config.retry_initial_s, self.config.retry_max_s)
+        self._deadletters = DeadLetterWriter(settings, self._abandon, self.config.retry_initial_s,
+                                             self.config.retry_max_s)
+        self._batch = Batch()
+        self._in_flight: deque[Future[Stored]] = deque()
+        self._assigned: set[TP] = set()
+        self._committed: dict[TP, int] = {}
+        self._paused = False
+        self._failure: BaseException | None = None
+        self.stored_total = 0
+        self.deadlettered_total = 0
+
+    # -- control --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish: flush, commit what was stored, close. Safe to call twice.
+
+        After ``shutdown_timeout_s`` whatever is still not stored is given up (and, not being
+        committed, read again on the next start)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        timer = threading.Timer(self.config.shutdown_timeout_s, self._abandon.set)
+        timer.daemon = True
+        timer.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Index until :meth:`stop`; returns 0, or 1 after an unrecoverable error."""
+        self._prepare_backend()
+        if self._stop.is_set():
+            return 0
+        consumer = Consumer(self._consumer_conf)
+        self._consumer = consumer
+        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_lost)
+        log_event(log, "indexer.started", topics=self.topics, backend=self.backend.name,
+                  group=self.settings.group("indexer"))
+        next_lag = next_retention = time.monotonic()
+        try:
+            while not self._stop.is_set() and self._failure is None:
+                self._reap(block=False)
+                self._apply_backpressure()
+                self._read(consumer)
+                if self._batch_due():
+                    self._submit()
+                now = time.monotonic()
+                if now >= next_lag:
+                    self._update_lag(consumer)
+                    next_lag = now + self.config.lag_interval_s
+                if self.retention_days and now >= next_retention:
+                    self._sweep_retention()
+                    next_retention = now + self.config.retention_interval_s
+        finally:
+            self._shutdown(consumer)
+        return 1 if self._failure is not None else 0
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def _prepare_backend(self) -> None:
+        """Install the index templates, waiting (with backoff) for the cluster to answer."""
+        if not self.config.install_templates:
+            return
+        backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s, self._stop)
+        while True:
+            try:
+                self.backend.install_templates(self.settings.index_prefix)
+                return
+            except BackendUnavailable as exc:
+                self.metrics.errors.labels("unavailable").inc()
+                log_event(log, "indexer.backend_waiting", logging.WARNING, reason=exc.reason[:300])
+                try:
+                    backoff.wait()
+                except Abandoned:
+                    return
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self, consumer: Consumer) -> None:
+        room = max(1, self.config.batch_max_docs - self._batch.records)
+        wait = 0.1
+        if self._batch.records:
+            age = time.monotonic() - self._batch.started
+            wait = max(0.0, min(wait, self.config.batch_max_wait_s - age))
+        for msg in consumer.consume(num_messages=min(room, 5000), timeout=wait):
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self.metrics.errors.labels("kafka").inc()
+                    log_event(log, "indexer.kafka_error", logging.WARNING, error=str(err))
+                continue
+            self._add(msg)
+
+    def _add(self, msg: Message) -> None:
+        topic = msg.topic()
+        family = self._family_of_topic[topic]
+        self.metrics.received.labels(family).inc()
+        batch = self._batch
+        value = msg.value()
+        kafka_ts = msg.timestamp()[1]
+        try:
+            action = self.encoder.encode(topic, value, kafka_ts)
+        except Rejected as exc:
+            if not self._is_own_deadletter(family, value):
+                batch.deadletters.append(self._deadletter(value, topic, kafka_ts, "invalid_record",
+                                                          exc.reason, exc.field))
+                self.metrics.deadlettered.labels(family, "invalid_record").inc()
+            batch.size += len(value or b"")
+        else:
+            batch.actions[(action.index, action.doc_id)] = action
+            batch.size += len(action.source) + 100
+        batch.add_offset(msg)
+
+    def _batch_due(self) -> bool:
+        b = self._batch
+        if not b.records:
+            return False
+        return (
+            b.records >= self.config.batch_max_docs
+            or b.size >= self.config.batch_max_bytes
+            or time.monotonic() - b.started >= self.config.batch_max_wait_s
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _submit(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        if not batch.records:
+            return
+        self.metrics.batch_docs.observe(len(batch.actions))
+        self._in_flight.append(self._sender.submit(self._store, batch))
+        self.metrics.pending_batches.set(len(self._in_flight))
+
+    def _store(self, batch: Batch) -> Stored:
+        """Sender thread: store the batch, dead-letter what the backend refused."""
+        outcome = self._bulk.store(list(batch.actions.values()))
+        deadletters = list(batch.deadletters)
+        for action, etype, reason in outcome.rejected:
+            if self._is_own_deadletter(action.family, action.original):
+                self.metrics.errors.labels("deadletter_refused").inc()
+                log_event(log, "indexer.deadletter_refused", logging.ERROR, reason=reason[:500],
+                          index=action.index, original=action.original[:2000].decode("utf-8", "replace"))
+                continue
+            deadletters.append(self._deadletter(action.original, action.topic, action.kafka_ts_ms,
+                                                etype, reason, ""))
+            self.metrics.deadlettered.labels(action.family, etype).inc()
+            log_event(log, "indexer.document_refused", logging.WARNING, error_type=etype,
+                      reason=reason[:500], index=action.index, doc_id=action.doc_id)
+        if deadletters:
+            self._deadletters.send_all(deadletters)
+        for family, count in outcome.stored.items():
+            self.metrics.sent.labels(family).inc(count)
+        stored = sum(outcome.stored.values())
+        return Stored(batch.offsets, stored, len(deadletters))
+
+    def _deadletter(self, value: bytes | None, topic: str, kafka_ts: int, etype: str, reason: str,
+                    field_name: str) -> dict[str, Any]:
+        # The Kafka timestamp (not the wall clock) keeps a re-sent dead-letter byte-identical,
+        # so a replay after a crash overwrites the same dead-letter document.
+        ts = kafka_ts if kafka_ts and kafka_ts > 0 else int(time.time() * 1000)
+        return deadletter_record(value or b"", reason, SOURCE, field=field_name, ts_ms=ts,
+                                 topic=topic, error_type=etype)
+
+    @staticmethod
+    def _is_own_deadletter(family: str, value: bytes | None) -> bool:
+        """A dead-letter record the indexer itself wrote and cannot store: never re-dead-letter
+        it (that could loop); it is logged in full instead."""
+        if family != "deadletter" or not value:
+            return False
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(record, dict) and record.get("source") == SOURCE
+
+    # -- completing and committing ---------------------------------------------------------
+
+    def _reap(self, block: bool, timeout_s: float | None = None, sync: bool = False) -> bool:
+        """Commit completed batches in order. With ``block``, wait for all (up to timeout_s);
+        returns True when nothing is left in flight."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._in_flight:
+            head = self._in_flight[0]
+            if not head.done():
+                if not block:
+                    return False
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    head.result(timeout=remaining)
+                except FutureTimeout:
+                    return False
+                except BaseException:
+                    pass  # handled below
+            self._in_flight.popleft()
+            self.metrics.pending_batches.set(len(self._in_flight))
+            try:
+                stored = head.result()
+            except Abandoned:
+                self._drop_in_flight()
+                return True
+            except BaseException as exc:  # a bug or an unexpected backend answer: stop, commit nothing
+                self._failure = exc
+                log_event(log, "indexer.failed", logging.ERROR, error=repr(exc)[:1000])
+                self._drop_in_flight()
+                return True
+            self.stored_total += stored.documents
+            self.deadlettered_total += stored.deadlettered
+            self._commit(stored.offsets, asynchronous=not sync)
+        return True
+
+    def _drop_in_flight(self) -> None:
+        """Later batches must not commit past one that was not stored."""
+        self._abandon.set()
+        for fut in self._in_flight:
+            fut.cancel()
+        self._in_flight.clear()
+
+    def _commit(self, offsets: dict[TP, int], asynchronous: bool) -> None:
+        owned = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in self._assigned]
+        if not owned or self._consumer is None:
+            return
+        try:
+            self._consumer.commit(offsets=owned, asynchronous=asynchronous)
+        except Exception as exc:  # e.g. a rebalance in progress; the next commit covers it
+            self.metrics.errors.labels("commit").inc()
+            log_event(log, "indexer.commit_failed", logging.WARNING, error=str(exc))
+            return
+        for tp in owned:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    def _apply_backpressure(self) -> None:
+        full = len(self._in_flight) >= self.config.max_pending_batches
+        if full and not self._paused and self._consumer is not None:
+            self._consumer.pause([TopicPartition(t, p) for t, p in self._assigned])
+            self._paused = True
+            self.metrics.paused.set(1)
+        elif not full and self._paused and self._consumer is not None:
+            self._consumer.resume([TopicPartition(t, p) for t, p in self._assigned])
+            self._paused = False
+            self.metrics.paused.set(0)
+        if full:  # do not build more than one batch beyond the limit
+            self._reap(block=True, timeout_s=0.1)
+
+    def _flush_all(self, timeout_s: float | None) -> bool:
+        self._submit()
+        return self._reap(block=True, timeout_s=timeout_s, sync=True)
+
+    # -- rebalancing -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        if self._paused:
+            consumer.pause(partitions)
+        log_event(log, "indexer.assigned", partitions=len(partitions), total=len(self._assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Store and commit everything read so far before the partitions move on."""
+        self._flush_all(None)  # bounded on shutdown: stop() abandons after shutdown_timeout_s
+        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        log_event(log, "indexer.revoked", partitions=len(partitions), total=len(self._assigned))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        log_event(log, "indexer.lost", logging.WARNING, partitions=len(partitions))
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _update_lag(self, consumer: Consumer) -> None:
+        lag: Counter[str] = Counter()
+        for topic, partition in list(self._assigned):
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except Exception:
+                continue
+            done = self._committed.get((topic, partition))
+            if done is None or high < 0:
+                continue
+            lag[self._family_of_topic[topic]] += max(0, high - done)
+        for family in self.config.families:
+            self.metrics.lag.labels(family).set(lag.get(family, 0))
+
+    def _sweep_retention(self) -> None:
+        assert self.retention_days is not None
+        try:
+            deleted = retention.sweep(self.backend, self.settings.index_prefix, self.retention_days)
+        except BackendUnavailable as exc:
+            self.metrics.errors.labels("retention").inc()
+            log_event(log, "retention.failed", logging.WARNING, reason=exc.reason[:300])
+            return
+        self.metrics.retention_deleted.inc(len(deleted))
+
+    def _shutdown(self, consumer: Consumer) -> None:
+        """Store what was read (bounded by shutdown_timeout_s), commit it, close. Safe twice."""
+        if self._failure is None:
+            done = self._flush_all(None)  # stop() abandons after shutdown_timeout_s
+            if not done:
+                log_event(log, "indexer.shutdown_abandoned", logging.WARNING,
+                          batches=len(self._in_flight))
+                self._drop_in_flight()
+        else:
+            self._drop_in_flight()
+        self._sender.shutdown(wait=True, cancel_futures=True)
+        try:
+            consumer.close()  # leaves the group; revocation callbacks find nothing left to do
+        except Exception as exc:
+            log_event(log, "indexer.close_failed", logging.WARNING, error=str(exc))
+        self._deadletters.close()
+        self.backend.close()
+        log_event(log, "indexer.stopped", stored=self.stored_total, deadlettered=self.deadlettered_total,
+                  committed_partitions=len(self._committed))
