@@ -31,7 +31,7 @@ def test_config_rejects_unknown_families_and_keys() -> None:
     with pytest.raises(ConfigError, match="unknown families"):
         Settings.model_validate({"indexer": {"families": ["playback", "nope"]}}).section(
             "indexer", IndexerConfig)
-    with pytest.raises(ConfigError, match="indexer.batch_size: unknown key"):
+    with pytest.raises(ConfigError, match=r"indexer\.batch_size: unknown key"):
         Settings.model_validate({"indexer": {"batch_size": 3}}).section("indexer", IndexerConfig)
     cfg = Settings.model_validate({"indexer": {"batch_max_docs": 10}}).section("indexer", IndexerConfig)
     assert cfg.batch_max_docs == 10

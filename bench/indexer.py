@@ -1,0 +1,131 @@
+"""Indexer throughput (SPEC 11): docs/s through ``playscope indexer`` against a bare
+``helpers.streaming_bulk`` of the same pre-built documents, in the same run.
+
+Both write the same documents (playback events, ids = event_id) into indices of the same
+template on the configured backend. The indexer reads them from Kafka, where they were produced
+before the clock starts; its time runs from the first record read to the last one stored
+(the consumer-group join before it is reported separately as ``startup_s``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from bench.indexer_common import bench_namespace, running
+from indexers.backends import backend_for
+from playscope import topics
+from playscope.config import Settings
+from playscope.indices import FAMILIES
+from playscope.kafka import producer_config
+
+CHUNK = 5000
+
+
+def make_events(count: int, base_ts: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": f"bench-{i}",
+            "session_id": f"s{i % 5000}",
+            "ts": base_ts + i,
+            "type": "heartbeat",
+            "device": "tv",
+            "os": "tizen",
+            "cdn": f"cdn{i % 4}",
+            "isp": f"isp{i % 20}",
+            "country": "DE",
+            "title_id": f"t{i % 300}",
+            "bitrate_kbps": 3000 + i % 4000,
+            "buffer_ms": 12000,
+            "position_ms": i * 10,
+        }
+        for i in range(count)
+    ]
+
+
+def _produce(ns: Settings, events: list[dict[str, Any]]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(producer_config(ns.kafka))
+    name = ns.topic(topics.PLAYBACK_EVENTS)
+    for ev in events:
+        while True:
+            try:
+                producer.produce(name, orjson.dumps(ev), key=ev["session_id"].encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError("benchmark records were not all delivered to Kafka")
+
+
+def _baseline(ns: Settings, events: list[dict[str, Any]]) -> float:
+    """Seconds for a bare streaming_bulk of the same documents."""
+    backend = backend_for(ns)
+    client: Any = getattr(backend, "client")  # noqa: B009 - both backends expose their client
+    if ns.backend == "opensearch":
+        from opensearchpy.helpers import streaming_bulk
+    else:
+        from elasticsearch.helpers import streaming_bulk  # type: ignore[assignment]
+    family = FAMILIES["playback"]
+    prefix = f"{ns.index_prefix}base-"  # same template, its own indices
+    backend.install_templates(prefix)
+    actions = [
+        {"_index": family.index_for(ev, prefix), "_id": ev["event_id"], "_source": ev}
+        for ev in events
+    ]
+    started = time.perf_counter()
+    ok = sum(1 for good, _ in streaming_bulk(client, actions, chunk_size=CHUNK, raise_on_error=True) if good)
+    elapsed = time.perf_counter() - started
+    backend.close()
+    if ok != len(events):
+        raise RuntimeError(f"baseline stored {ok} of {len(events)}")
+    return elapsed
+
+
+def _through_indexer(ns: Settings, total: int) -> tuple[float, float]:
+    """(seconds from first record read to last stored, seconds before the first record)."""
+    begun = time.perf_counter()
+    with running(ns, batch_max_docs=CHUNK, families=("playback",)) as indexer:
+        first = None
+        deadline = begun + 600
+        while time.perf_counter() < deadline:
+            now = time.perf_counter()
+            if first is None and indexer.metrics.value("playscope_indexer_received_events_total",
+                                                       {"family": "playback"}) > 0:
+                first = now
+            if indexer.stored_total >= total:
+                return now - (first or begun), (first or begun) - begun
+            time.sleep(0.005)
+    raise RuntimeError(f"indexer stored {indexer.stored_total} of {total} in time")
+
+
+def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
+    count = 60_000 if quick else 300_000
+    base_ts = int(time.time() * 1000) - count
+    events = make_events(count, base_ts)
+    with bench_namespace(settings, "indexer") as ns:
+        _produce(ns, events)
+        baseline_s = _baseline(ns, events)
+        indexer_s, startup_s = _through_indexer(ns, count)
+    docs_per_s = count / indexer_s
+    baseline_docs_per_s = count / baseline_s
+    return {
+        "docs_per_s": round(docs_per_s),
+        "baseline_docs_per_s": round(baseline_docs_per_s),
+        "ratio": round(docs_per_s / baseline_docs_per_s, 3),
+        "documents": count,
+        "backend": settings.backend,
+        "startup_s": round(startup_s, 2),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    from playscope.config import load_settings
+
+    print(orjson.dumps(run(load_settings(), quick="--quick" in sys.argv)).decode())
