@@ -1,0 +1,33 @@
+"""The ``alerts:`` section of playscope.yaml (every key has a default; see README.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from playscope.config import Settings, Strict
+
+
+class AlertsConfig(Strict):
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # None: 9184; 0: any free port
+    # Link put in every notification; placeholders as in rule summaries, e.g. {cdn}, {window_start}.
+    dashboard_url: str = ""
+    http_timeout_s: float = Field(default=10.0, gt=0)
+    retry_initial_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+    # Wall-clock fallback for `absent`: when no window at all arrives, a source's stream clock runs
+    # on by the wall time passed since its newest window, minus this grace (default: one window
+    # plus the allowed lateness plus 10 s). Off: absence is judged on stream time only.
+    absent_wall_fallback: bool = True
+    absent_grace_s: float | None = Field(default=None, ge=0)
+    tick_interval_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    shutdown_timeout_s: float = Field(default=10.0, ge=0)
+
+    def grace_ms(self, settings: Settings) -> int:
+        if self.absent_grace_s is not None:
+            return int(self.absent_grace_s * 1000)
+        return (settings.window_s + settings.allowed_lateness_s + 10) * 1000
+
+
+def load_config(settings: Settings) -> AlertsConfig:
+    return settings.section("alerts", AlertsConfig)
