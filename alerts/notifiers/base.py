@@ -38,6 +38,13 @@ class Notification:
     repeat: bool = False
 
     @property
+    def notification_id(self) -> str:
+        """Same for every send of one state change (retries, a re-send after a crash), so a
+        receiver can drop exact duplicates; repeats and the resolve get new ids."""
+        suffix = f"|repeat@{self.doc.get('ts')}" if self.repeat else ""
+        return f"{self.dedup_key}|{self.doc['status']}@{self.doc.get('since_ms')}{suffix}"
+
+    @property
     def firing(self) -> bool:
         return self.doc["status"] == "firing"
 

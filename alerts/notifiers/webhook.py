@@ -37,6 +37,7 @@ class WebhookNotifier(Notifier):
         opts = self.options
         assert isinstance(opts, WebhookOptions)
         body = orjson.dumps({**notification.doc, "dedup_key": notification.dedup_key,
+                             "notification_id": notification.notification_id,
                              "repeat": notification.repeat})  # fmt: skip
         headers = dict(opts.headers)
         if opts.secret:
