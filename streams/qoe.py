@@ -1,0 +1,200 @@
+"""One partition of playback events: sessions (SPEC 6) and their QoE window partials (SPEC 7).
+
+Pure logic, no Kafka: the worker feeds decoded events with :meth:`QoePartition.ingest` and then
+moves the event-time clock with :meth:`advance`. Events wait in a per-session reorder buffer
+until the watermark (clock minus allowed lateness) passes them, so each session sees its events
+in ``ts`` order (ties by arrival). On each advance: buffered events are applied, idle sessions
+close, and only then the windows that the advance closes are cut, so an idle close is counted
+in an open window.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.session import ENDED, Session
+from streams.windows import QoeWindows, window_start
+
+
+@dataclass
+class Output:
+    """What an advance produced: session summaries and closed window partials."""
+
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    windows: list[tuple[int, dict[str, dict[str, Any]]]] = field(default_factory=list)
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    after_close: int = 0
+
+
+class QoePartition:
+    def __init__(self, window_ms: int, lateness_ms: int, idle_ms: int, tombstone_ms: int) -> None:
+        self.window_ms = window_ms
+        self.lateness_ms = lateness_ms
+        self.idle_ms = idle_ms
+        self.tombstone_ms = tombstone_ms
+        self.clock: int | None = None
+        self.frontier: int | None = None  # every window ending at or before this is closed
+        self.offsets: dict[str, int] = {}
+        self.seq = 0
+        self.sessions: dict[str, Session] = {}
+        self.ids: dict[str, set[str]] = {}
+        self.pending: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
+        self.tombstones: dict[str, int] = {}
+        self.windows = QoeWindows(window_ms)
+        self._due: list[tuple[int, int, str]] = []  # (ts, seq, sid) of buffered events
+        self._idle: list[tuple[int, str]] = []  # (deadline, sid)
+
+    # -- input -----------------------------------------------------------------------------
+    def ingest(self, event: dict[str, Any], stats: IngestStats) -> None:
+        """Buffer one validated event (``ts`` in epoch ms) and move the clock to its ``ts``."""
+        sid = event["session_id"]
+        ts = int(event["ts"])
+        if sid in self.tombstones:
+            stats.after_close += 1
+            return
+        seen = self.ids.setdefault(sid, set())
+        if event["event_id"] in seen:
+            stats.duplicates += 1
+            return
+        seen.add(event["event_id"])
+        stats.accepted += 1
+        if self.frontier is not None and ts < self.frontier:
+            stats.late += 1
+            event = {**event, "_late": True}
+        self.seq += 1
+        heapq.heappush(self.pending.setdefault(sid, []), (ts, self.seq, event))
+        heapq.heappush(self._due, (ts, self.seq, sid))
+        if self.clock is None or ts > self.clock:
+            self.clock = ts
+
+    def tick(self, advance_ms: int) -> None:
+        """A quiet partition's clock moves on by the wall time that passed."""
+        if self.clock is not None and advance_ms > 0:
+            self.clock += advance_ms
+
+    # -- clock -----------------------------------------------------------------------------
+    def advance(self) -> Output:
+        out = Output()
+        if self.clock is None:
+            return out
+        watermark = self.clock - self.lateness_ms
+        if self.frontier is None:
+            self.frontier = window_start(min(watermark, self._earliest_due(watermark)), self.window_ms)
+        self._release(watermark, out)
+        self._close_idle(watermark, out)
+        self._close_windows(watermark, out)
+        self._purge_tombstones(watermark)
+        return out
+
+    def _earliest_due(self, default: int) -> int:
+        return self._due[0][0] if self._due else default
+
+    def _release(self, watermark: int, out: Output) -> None:
+        while self._due and self._due[0][0] <= watermark:
+            _, _, sid = heapq.heappop(self._due)
+            queue = self.pending.get(sid)
+            while queue and queue[0][0] <= watermark:
+                ts, _, event = heapq.heappop(queue)
+                self._apply(sid, ts, event, out)
+            if queue is not None and not queue:
+                del self.pending[sid]
+
+    def _apply(self, sid: str, ts: int, event: dict[str, Any], out: Output) -> None:
+        if sid in self.tombstones:
+            return
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = Session(sid)
+        # Beyond the allowed lateness, order can no longer be restored: apply it now.
+        floor = (
+            max(session.pos, session.last_ts, self.frontier or ts)
+            if session.start_ts
+            else (self.frontier or ts)
+        )
+        effective = max(ts, floor)
+        if effective != ts:
+            event = {**event, "ts": effective}
+        if event.get("_late"):
+            self.windows.count(effective, "late_events", {**session.window_dims(), **_dims(event)})
+        session.apply(event, self.windows)
+        if session.state == ENDED:
+            self._finish(session, out)
+        else:
+            heapq.heappush(self._idle, (session.last_ts + self.idle_ms, sid))
+
+    def _close_idle(self, watermark: int, out: Output) -> None:
+        while self._idle and self._idle[0][0] <= watermark:
+            deadline, sid = heapq.heappop(self._idle)
+            session = self.sessions.get(sid)
+            if session is None or session.last_ts + self.idle_ms != deadline:
+                continue
+            session.close_idle(self.idle_ms, self.windows)
+            self._finish(session, out)
+
+    def _finish(self, session: Session, out: Output) -> None:
+        out.summaries.append(session.summary())
+        del self.sessions[session.sid]
+        self.ids.pop(session.sid, None)
+        self.tombstones[session.sid] = int(session.end_ts or session.last_ts)
+
+    def _close_windows(self, watermark: int, out: Output) -> None:
+        assert self.frontier is not None
+        while self.frontier + self.window_ms <= watermark:
+            end = self.frontier + self.window_ms
+            for session in self.sessions.values():
+                session.accrue_to(end, self.windows)
+            self.windows.agg(self.frontier, "total")  # the total group reports even when empty
+            out.windows.extend(self.windows.pop_closed(end))
+            self.frontier = end
+
+    def _purge_tombstones(self, watermark: int) -> None:
+        if len(self.tombstones) > 0:
+            horizon = watermark - self.tombstone_ms
+            stale = [sid for sid, end in self.tombstones.items() if end < horizon]
+            for sid in stale:
+                del self.tombstones[sid]
+
+    # -- state -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock,
+            "frontier": self.frontier,
+            "offsets": self.offsets,
+            "seq": self.seq,
+            "sessions": {sid: s.to_dict() for sid, s in self.sessions.items()},
+            "ids": {sid: list(ids) for sid, ids in self.ids.items()},
+            "pending": {sid: [list(p) for p in q] for sid, q in self.pending.items()},
+            "tombstones": self.tombstones,
+            "windows": self.windows.to_dict(),
+        }
+
+    def load(self, raw: dict[str, Any]) -> None:
+        self.clock = raw["clock"]
+        self.frontier = raw["frontier"]
+        self.offsets = dict(raw["offsets"])
+        self.seq = raw["seq"]
+        self.sessions = {sid: Session.from_dict(s) for sid, s in raw["sessions"].items()}
+        self.ids = {sid: set(ids) for sid, ids in raw["ids"].items()}
+        self.pending = {sid: [(p[0], p[1], p[2]) for p in q] for sid, q in raw["pending"].items()}
+        for queue in self.pending.values():
+            heapq.heapify(queue)
+        self.tombstones = dict(raw["tombstones"])
+        self.windows.load(raw["windows"])
+        self._due = [(p[0], p[1], sid) for sid, q in self.pending.items() for p in q]
+        heapq.heapify(self._due)
+        self._idle = [(s.last_ts + self.idle_ms, sid) for sid, s in self.sessions.items() if s.start_ts]
+        heapq.heapify(self._idle)
+
+
+def _dims(event: dict[str, Any]) -> dict[str, str]:
+    return {
+        d: event[d] for d in ("cdn", "isp", "device", "country") if isinstance(event.get(d), str) and event[d]
+    }
