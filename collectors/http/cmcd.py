@@ -122,6 +122,8 @@ class _Parser:
                 raise CmcdError(key, "unterminated inner list")
             value = self.bare_item(key)
             items.append(Item(value, self.params(key)))
+            if self.done():
+                raise CmcdError(key, "unterminated inner list")
             if self.peek() not in (" ", ")"):
                 raise CmcdError(key, f"unexpected {self.peek()!r} in inner list")
 
