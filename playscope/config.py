@@ -82,7 +82,18 @@ class Settings(BaseModel):
     window_s: int = Field(default=60, ge=1, le=86400)
     allowed_lateness_s: int = Field(default=10, ge=0, le=86400)
     retention_days: int = Field(default=30, ge=1)
+    # Prefixes let several deployments (or tests) share one broker and one cluster.
+    topic_prefix: str = ""
+    index_prefix: str = ""
     source_file: str | None = None
+
+    def topic(self, name: str) -> str:
+        """The actual name of SPEC 3 topic ``name`` in this deployment."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """A consumer group id, namespaced like the topics."""
+        return f"{self.topic_prefix}playscope.{name}"
 
     def section(self, name: str, model: type[M]) -> M:
         """Validate the component section ``name`` with ``model`` (defaults when absent)."""

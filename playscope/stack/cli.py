@@ -1,0 +1,68 @@
+"""``playscope stack up [--opensearch] | status | down``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from playscope.config import Settings
+from playscope.stack.manager import StackManager
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["up", "status", "down"])
+    parser.add_argument("--opensearch", action="store_true", help="also run OpenSearch (on :9201)")
+    parser.add_argument("--partitions", type=int, default=None, help="partitions per topic (default 6)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(stderr=True)
+    manager = StackManager(settings.home, settings)
+    if args.action == "up":
+        return _up(manager, args, console)
+    if args.action == "down":
+        stopped = manager.down(progress=lambda m: console.print(f"  {m}"))
+        console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of this stack was running")
+        return 0
+    return _status(manager)
+
+
+def _up(manager: StackManager, args: argparse.Namespace, console: Console) -> int:
+    started = time.monotonic()
+    if console.is_terminal:
+        with console.status("starting the stack...") as spinner:
+            def say(msg: str) -> None:
+                if "waiting for health" in msg:
+                    spinner.update(msg)
+                else:
+                    console.print(f"  {msg}")
+            manager.up(opensearch=args.opensearch, progress=say, partitions=args.partitions)
+    else:
+        last: dict[str, float] = {}
+
+        def say(msg: str) -> None:
+            if "waiting for health" in msg:  # one line every 10 s, not every poll
+                name = msg.split(":")[0]
+                if time.monotonic() - last.get(name, 0) < 10:
+                    return
+                last[name] = time.monotonic()
+            print(f"  {msg}", file=sys.stderr, flush=True)
+        manager.up(opensearch=args.opensearch, progress=say, partitions=args.partitions)
+    console.print(f"stack up in {time.monotonic() - started:.1f} s")
+    return _status(manager)
+
+
+def _status(manager: StackManager) -> int:
+    table = Table(title="playscope stack")
+    for col in ("server", "endpoint", "pid", "health"):
+        table.add_column(col)
+    rows = manager.status()
+    for row in rows:
+        pid = str(row.pid) if row.pid else ("external" if row.healthy else "-")
+        table.add_row(row.name, row.endpoint, pid, "[green]healthy" if row.healthy else "[red]down")
+    Console().print(table)
+    return 0 if rows and all(r.healthy for r in rows) else 1

@@ -1,0 +1,61 @@
+"""Create the SPEC 3 topics and the SPEC 10 index templates; both idempotent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from playscope.config import Settings
+from playscope.errors import StackError
+from playscope.indices import FAMILIES
+from playscope.kafka import admin_config
+from playscope.logs import log_event
+from playscope.topics import TOPICS
+
+log = logging.getLogger("playscope.stack")
+
+
+def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: float = 30.0) -> list[str]:
+    """Create every SPEC 3 topic that does not exist yet; return the names created."""
+    admin = AdminClient(admin_config(settings.kafka))
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {settings.kafka.bootstrap} is not reachable: {exc}") from None
+    count = partitions or settings.kafka.partitions
+    wanted = [
+        NewTopic(
+            settings.topic(spec.name),
+            num_partitions=count,
+            replication_factor=settings.kafka.replication_factor,
+            config=dict(spec.config),
+        )
+        for spec in TOPICS
+        if settings.topic(spec.name) not in existing
+    ]
+    created: list[str] = []
+    if not wanted:
+        return created
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise StackError(f"could not create topic {name}: {exc}") from None
+    log_event(log, "topics.created", topics=created)
+    return created
+
+
+def ensure_templates(client: Any, prefix: str = "") -> list[str]:
+    """Install the composable index templates of every family (``client`` is an
+    elasticsearch.Elasticsearch or opensearchpy.OpenSearch); return their names."""
+    names = []
+    for family in FAMILIES.values():
+        name = family.template_name(prefix)
+        client.indices.put_index_template(name=name, body=family.template(prefix))
+        names.append(name)
+    return names
