@@ -208,7 +208,11 @@ class Indexer:
         try:
             action = self.encoder.encode(topic, value, kafka_ts)
         except Rejected as exc:
-            if not self._is_own_deadletter(family, value):
+            if self._is_own_deadletter(family, value):
+                self.metrics.errors.labels("deadletter_refused").inc()
+                log_event(log, "indexer.deadletter_refused", logging.ERROR, reason=exc.reason,
+                          original=(value or b"")[:2000].decode("utf-8", "replace"))
+            else:
                 batch.deadletters.append(self._deadletter(value, topic, kafka_ts, "invalid_record",
                                                           exc.reason, exc.field))
                 self.metrics.deadlettered.labels(family, "invalid_record").inc()

@@ -48,7 +48,7 @@ def _metrics_port(log: Path, after: int) -> int:
 def _metric(port: int, name: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
+    return float(match.group(1)) if match else float("nan")
 
 
 def test_es_outage_and_kill_minus_9_lose_and_duplicate_nothing(settings: Settings, tmp_path: Path) -> None:
