@@ -1,0 +1,232 @@
+"""The log agent: tail, join multi-line records, parse, ship, and checkpoint what was confirmed.
+
+Batches are shipped in order with at most ``max_in_flight`` outstanding; a file's checkpoint
+moves only when every batch up to and including the one holding its lines is confirmed, so a
+kill -9 repeats at most the unconfirmed batches and loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import Counter, Gauge
+
+from collectors.agent.checkpoint import Checkpoints
+from collectors.agent.config import AgentConfig, InputConfig
+from collectors.agent.parsers import PARSERS, Parser
+from collectors.agent.sinks import SINKS
+from collectors.agent.tailer import Line, Tailer
+from collectors.delivery import Record
+from playscope import topics
+from playscope.config import Settings
+from playscope.deadletter import deadletter_record
+from playscope.errors import ValidationError
+from playscope.events import validate_log_record
+from playscope.logs import log_event
+
+log = logging.getLogger("playscope.agent")
+
+RECEIVED = Counter("playscope_agent_received_events_total", "Records read from files")
+SENT = Counter("playscope_agent_sent_events_total", "Records confirmed by the sink")
+DISCARDED = Counter("playscope_agent_discarded_events_total", "Records dead-lettered (unparseable)")
+ERRORS = Counter("playscope_agent_errors_total", "Errors by type", ["error_type"])
+IN_FLIGHT = Gauge("playscope_agent_in_flight_batches", "Batches waiting for confirmation")
+
+
+@dataclass
+class _Batch:
+    records: list[Record]
+    offsets: dict[str, int]  # fingerprint -> end offset of the last complete record in the batch
+    lines: int
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False
+
+
+@dataclass
+class _Pending:
+    """A multi-line record being assembled."""
+
+    lines: list[bytes]
+    end_offset: int
+    path: str
+    since: float
+
+
+class _Input:
+    def __init__(self, config: InputConfig, agent: AgentConfig) -> None:
+        self.config = config
+        self.parse: Parser = PARSERS[config.parser](config.pattern, config.time_format)
+        self.tailer = Tailer(config.paths, agent.fingerprint_bytes, agent.read_chunk_bytes,
+                             agent.max_line_bytes, start_at_end=config.start_at == "end")
+        import re
+
+        self.start = re.compile(config.multiline.start.encode()) if config.multiline else None
+        self.pending: dict[str, _Pending] = {}
+
+
+class Agent:
+    def __init__(self, settings: Settings, config: AgentConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.inputs = [_Input(cfg, config) for cfg in config.inputs]
+        self.checkpoints = Checkpoints(config.checkpoint_file)
+        self.sink = SINKS[config.sink.type](settings, config.sink)
+        self.topic_logs = settings.topic(topics.SERVICE_LOGS)
+        self.topic_deadletter = settings.topic(topics.DEADLETTER)
+        self.in_flight: deque[_Batch] = deque()
+        self.stop_event = threading.Event()
+        self._records: list[Record] = []
+        self._offsets: dict[str, int] = {}
+        self._lines = 0
+        self._last_flush = time.monotonic()
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        log_event(log, "agent.started", inputs=len(self.inputs), sink=self.config.sink.type)
+        poll_s = self.config.poll_interval_ms / 1000
+        last_discover = 0.0
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now - last_discover >= poll_s:
+                for source in self.inputs:
+                    source.tailer.discover(dict(self.checkpoints.offsets))
+                last_discover = now
+            read = self.step()
+            self._reap()
+            if not read:
+                self.stop_event.wait(poll_s / 2)
+        self.shutdown()
+
+    def step(self) -> int:
+        """Read what is available (bounded by free batch slots); returns the lines read."""
+        read = 0
+        if len(self.in_flight) < self.config.max_in_flight:
+            for source in self.inputs:
+                for line in source.tailer.read(self.config.batch_lines):
+                    read += 1
+                    self._take(source, line)
+                    if self._lines >= self.config.batch_lines:
+                        self._ship()
+                        if len(self.in_flight) >= self.config.max_in_flight:
+                            break
+                self._expire_multiline(source)
+        if self._records and (time.monotonic() - self._last_flush) * 1000 >= self.config.poll_interval_ms:
+            self._ship()
+        return read
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Flush partial records and batches, wait for confirmation, save the checkpoints."""
+        for source in self.inputs:
+            for fp in list(source.pending):
+                self._emit_pending(source, fp)
+        if self._records:
+            self._ship()
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.02)
+        self.checkpoints.save(sync=True)
+        self.sink.close(timeout_s=5)
+        for source in self.inputs:
+            source.tailer.close()
+        log_event(log, "agent.stopped", unconfirmed_batches=len(self.in_flight))
+
+    # -- records -----------------------------------------------------------------------------
+    def _take(self, source: _Input, line: Line) -> None:
+        if source.start is None:
+            self._emit(source, [line.text], line.fingerprint, line.end_offset, line.path)
+            return
+        pending = source.pending.get(line.fingerprint)
+        starts = source.start.search(line.text) is not None
+        assert source.config.multiline is not None
+        if pending is not None and (starts or len(pending.lines) >= source.config.multiline.max_lines):
+            self._emit_pending(source, line.fingerprint)
+            pending = None
+        if pending is None:
+            source.pending[line.fingerprint] = _Pending([line.text], line.end_offset, line.path, time.monotonic())
+        else:
+            pending.lines.append(line.text)
+            pending.end_offset = line.end_offset
+            pending.since = time.monotonic()
+
+    def _expire_multiline(self, source: _Input) -> None:
+        if not source.pending or source.config.multiline is None:
+            return
+        limit = source.config.multiline.timeout_ms / 1000
+        now = time.monotonic()
+        for fp, pending in list(source.pending.items()):
+            if now - pending.since >= limit:
+                self._emit_pending(source, fp)
+
+    def _emit_pending(self, source: _Input, fp: str) -> None:
+        pending = source.pending.pop(fp)
+        self._emit(source, pending.lines, fp, pending.end_offset, pending.path)
+
+    def _emit(self, source: _Input, lines: list[bytes], fp: str, end_offset: int, path: str) -> None:
+        raw = b"\n".join(lines)
+        RECEIVED.inc()
+        try:
+            record = self._record(source, raw.decode("utf-8", errors="replace"), path)
+            key = record["service"].encode()
+            self._records.append((self.topic_logs, key, orjson.dumps(record)))
+        except ValidationError as exc:
+            DISCARDED.inc()
+            ERRORS.labels("parse").inc()
+            doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
+                                    host=self.config.host)
+            self._records.append((self.topic_deadletter, None, orjson.dumps(doc)))
+        self._offsets[fp] = end_offset
+        self._lines += 1
+
+    def _record(self, source: _Input, text: str, path: str) -> dict[str, Any]:
+        record = source.parse(text)
+        for key, value in source.config.fields.items():
+            record.setdefault(key, value)
+        if source.config.service:
+            record.setdefault("service", source.config.service)
+        record.setdefault("host", self.config.host)
+        record["source_file"] = path
+        return validate_log_record(record)
+
+    # -- shipping and confirmation -------------------------------------------------------------
+    def _ship(self) -> None:
+        batch = _Batch(self._records, self._offsets, self._lines)
+        self._records, self._offsets, self._lines = [], {}, 0
+        self._last_flush = time.monotonic()
+        self.in_flight.append(batch)
+        IN_FLIGHT.set(len(self.in_flight))
+        self._send(batch)
+
+    def _send(self, batch: _Batch) -> None:
+        batch.done.clear()
+
+        def done(ok: bool) -> None:
+            batch.ok = ok
+            batch.done.set()
+
+        self.sink.send(batch.records, done)
+
+    def _reap(self) -> None:
+        """Advance checkpoints over the confirmed head of the in-flight queue; re-send failures."""
+        advanced = False
+        while self.in_flight and self.in_flight[0].done.is_set():
+            head = self.in_flight[0]
+            if not head.ok:
+                ERRORS.labels("delivery").inc()
+                time.sleep(0.5)  # back off, then re-send the same batch (kept in order)
+                self._send(head)
+                break
+            self.in_flight.popleft()
+            SENT.inc(len(head.records))
+            for fp, offset in head.offsets.items():
+                self.checkpoints.advance(fp, offset)
+            advanced = True
+        if advanced:
+            self.checkpoints.save()
+        IN_FLIGHT.set(len(self.in_flight))
