@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from prometheus_client import start_http_server
 
@@ -20,8 +21,11 @@ DEFAULT_METRICS_PORTS: dict[str, int] = {
 }
 
 
-def serve_metrics(component: str, port: int | None, host: str = "127.0.0.1") -> int:
-    """Start the /metrics endpoint in a background thread; 0 picks a free port. Returns the port."""
+def serve_metrics(component: str, port: int | None, host: str | None = None) -> int:
+    """Start the /metrics endpoint in a background thread; 0 picks a free port. Returns the port.
+
+    Loopback by default; PLAYSCOPE_METRICS_HOST=0.0.0.0 exposes it (containers)."""
+    host = host or os.environ.get("PLAYSCOPE_METRICS_HOST", "127.0.0.1")
     chosen = DEFAULT_METRICS_PORTS[component] if port is None else port
     server, _thread = start_http_server(chosen, addr=host)
     actual = int(server.server_port)

@@ -14,7 +14,10 @@ from playscope.stack.manager import StackManager
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["up", "status", "down"])
+    parser.add_argument(
+        "action", choices=["up", "status", "down", "provision"],
+        help="provision: only create topics and index templates on the configured (possibly remote) servers",
+    )
     parser.add_argument("--opensearch", action="store_true", help="also run OpenSearch (on :9201)")
     parser.add_argument("--partitions", type=int, default=None, help="partitions per topic (default 6)")
 
@@ -24,6 +27,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     manager = StackManager(settings.home, settings)
     if args.action == "up":
         return _up(manager, args, console)
+    if args.action == "provision":
+        opensearch = args.opensearch or settings.backend == "opensearch"
+        manager.provision(opensearch, args.partitions, lambda m: console.print(f"  {m}"),
+                          elasticsearch=settings.backend == "elasticsearch" or not opensearch)
+        return 0
     if args.action == "down":
         stopped = manager.down(progress=lambda m: console.print(f"  {m}"))
         console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of this stack was running")

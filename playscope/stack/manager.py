@@ -110,14 +110,17 @@ class StackManager:
         self.provision(opensearch, partitions, say)
         return bool(to_start)
 
-    def provision(self, opensearch: bool, partitions: int | None, say: Progress) -> None:
+    def provision(self, opensearch: bool, partitions: int | None, say: Progress,
+                  elasticsearch: bool = True) -> None:
+        """Create topics and index templates on the configured servers (local or not)."""
         from elasticsearch import Elasticsearch
 
         created = ensure_topics(self.settings, partitions)
         say(f"kafka: {len(created)} topics created" if created else "kafka: topics present")
-        with Elasticsearch(self.settings.elasticsearch.url, request_timeout=30) as es:
-            names = ensure_templates(es, self.settings.index_prefix)
-        say(f"elasticsearch: {len(names)} index templates installed")
+        if elasticsearch:
+            with Elasticsearch(self.settings.elasticsearch.url, request_timeout=30) as es:
+                names = ensure_templates(es, self.settings.index_prefix)
+            say(f"elasticsearch: {len(names)} index templates installed")
         if opensearch:
             from opensearchpy import OpenSearch
 

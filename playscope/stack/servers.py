@@ -398,7 +398,7 @@ class ElasticsearchServer(SearchServer):
 
     def __init__(self, home: Path, port: int = 9200, transport_port: int | None = None,
                  dist_cache: Path | None = None) -> None:
-        super().__init__(home, port, transport_port or 9300, dist_cache)
+        super().__init__(home, port, transport_port, dist_cache)
 
     def _settings(self) -> list[str]:
         # The distribution would otherwise generate certificates and switch HTTP to TLS on its
@@ -416,7 +416,7 @@ class OpenSearchServer(SearchServer):
 
     def __init__(self, home: Path, port: int = 9201, transport_port: int | None = None,
                  dist_cache: Path | None = None) -> None:
-        super().__init__(home, port, transport_port or 9301, dist_cache)
+        super().__init__(home, port, transport_port, dist_cache)
 
     def _settings(self) -> list[str]:
         return [s.replace("action.destructive_requires_name: false", "") for s in super()._settings()]
