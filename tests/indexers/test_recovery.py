@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -56,7 +58,10 @@ def test_es_outage_and_kill_minus_9_lose_and_duplicate_nothing(settings: Setting
 
     from playscope.stack.servers import ElasticsearchServer
 
-    server = ElasticsearchServer.on_free_ports(tmp_path / "es")
+    # Not under tmp_path: as root the server runs as a service user, which cannot traverse
+    # pytest's 0700 base directory; a fresh directory directly under /tmp is reachable.
+    es_home = Path(tempfile.mkdtemp(prefix="playscope-test-es-"))
+    server = ElasticsearchServer.on_free_ports(es_home)
     server.heap = "512m"
     server.start()
     try:
@@ -119,5 +124,7 @@ def test_es_outage_and_kill_minus_9_lose_and_duplicate_nothing(settings: Setting
         client.close()
     finally:
         server.stop()
-        if os.environ.get("PLAYSCOPE_KEEP_LOGS"):
-            print((tmp_path / "indexer.log").read_text()[-5000:])
+        shutil.rmtree(es_home, ignore_errors=True)
+        log_file = tmp_path / "indexer.log"
+        if os.environ.get("PLAYSCOPE_KEEP_LOGS") and log_file.exists():
+            print(log_file.read_text()[-5000:])
