@@ -105,6 +105,12 @@ class Settings(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_describe(exc, self._where(), prefix=name)) from None
 
+    def raw(self, name: str) -> dict[str, Any]:
+        """A component section as written, unvalidated: for reading one key of another
+        component's section (the demo needs the collector's port) without owning its model."""
+        raw = (self.model_extra or {}).get(name) or {}
+        return dict(raw) if isinstance(raw, dict) else {}
+
     @property
     def search(self) -> SearchConfig:
         """The search backend the indexer writes to."""
