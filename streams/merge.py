@@ -81,6 +81,4 @@ class WindowMerger:
 def chunk_partial(groups: dict[str, dict[str, Any]], size: int = 200) -> list[dict[str, Any]]:
     """Encode a closed window's groups as chunks small enough for one Kafka record each."""
     items = sorted(groups.items())
-    return [
-        {key: encode_agg(agg) for key, agg in items[i : i + size]} for i in range(0, max(len(items), 1), size)
-    ]
+    return [{key: encode_agg(agg) for key, agg in items[i : i + size]} for i in range(0, max(len(items), 1), size)]

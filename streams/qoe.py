@@ -114,11 +114,7 @@ class QoePartition:
         if session is None:
             session = self.sessions[sid] = Session(sid)
         # Beyond the allowed lateness, order can no longer be restored: apply it now.
-        floor = (
-            max(session.pos, session.last_ts, self.frontier or ts)
-            if session.start_ts
-            else (self.frontier or ts)
-        )
+        floor = max(session.pos, session.last_ts, self.frontier or ts) if session.start_ts else (self.frontier or ts)
         effective = max(ts, floor)
         if effective != ts:
             event = {**event, "ts": effective}
@@ -195,6 +191,4 @@ class QoePartition:
 
 
 def _dims(event: dict[str, Any]) -> dict[str, str]:
-    return {
-        d: event[d] for d in ("cdn", "isp", "device", "country") if isinstance(event.get(d), str) and event[d]
-    }
+    return {d: event[d] for d in ("cdn", "isp", "device", "country") if isinstance(event.get(d), str) and event[d]}

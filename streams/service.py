@@ -26,9 +26,7 @@ class ServicePartition:
         dims = {"service": record["service"], "route": route if isinstance(route, str) and route else UNKNOWN}
         status = record.get("status")
         latency = record.get("latency_ms")
-        self.windows.add(
-            ws, dims, is_error_log(record), status, None if latency is None else float(latency), late
-        )
+        self.windows.add(ws, dims, is_error_log(record), status, None if latency is None else float(latency), late)
         if self.clock is None or ts > self.clock:
             self.clock = ts
         return late

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from streams_scenarios import FULL_EXPECTED, SCENARIOS, T0, assert_matches, ev, full_session
 
 from streams.qoe import IngestStats, QoePartition
-from streams_scenarios import FULL_EXPECTED, SCENARIOS, T0, assert_matches, ev, full_session
 
 LATENESS = 1000
 IDLE = 120_000

@@ -1,0 +1,425 @@
+"""The Faust application: a thin layer of agents, tables and a timer over the pure logic.
+
+Three agents share one app (one consumer group, ``settings.group("streams")``):
+
+* ``qoe``: playback events plus this app's qoe tick topic (co-partitioned) -> one
+  :class:`streams.qoe.QoePartition` per partition; session summaries to ``qoe.sessions``;
+  closed-window partials and frontier marks to the internal partials topic.
+* ``service``: service logs plus the service tick topic -> :class:`streams.service.ServicePartition`.
+* ``merge``: the partials topic (one partition) -> :class:`streams.merge.WindowMerger`; window
+  records to ``qoe.metrics`` / ``service.metrics``, keyed by window and group.
+
+State: each partition's processor is one value in a table backed by a changelog topic, written
+once per batch together with the input offsets it reflects, so after a crash the restored
+state says exactly which records it already contains (those are skipped on replay). Faust
+flushes the producer before committing offsets, so a committed offset never runs ahead of the
+state. A worker-local timer sends ticks into quiet partitions so their clocks move on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from playscope import topics
+from playscope.config import Settings
+from playscope.deadletter import deadletter_record
+from playscope.errors import ValidationError
+from playscope.events import validate_log_record, validate_playback_event
+from playscope.indices import window_doc_id
+from playscope.kafka import admin_config, aiokafka_kwargs
+from playscope.logs import log_event
+from streams import telemetry as m
+from streams.config import StreamsConfig
+from streams.merge import WindowMerger, chunk_partial
+from streams.qoe import IngestStats, QoePartition
+from streams.service import ServicePartition
+
+log = logging.getLogger("playscope.streams")
+
+
+class Names:
+    """Every topic the app uses; internal ones are namespaced by the app id."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app_id = settings.group("streams")
+        self.events = settings.topic(topics.PLAYBACK_EVENTS)
+        self.logs = settings.topic(topics.SERVICE_LOGS)
+        self.sessions = settings.topic(topics.QOE_SESSIONS)
+        self.qoe_metrics = settings.topic(topics.QOE_METRICS)
+        self.service_metrics = settings.topic(topics.SERVICE_METRICS)
+        self.deadletter = settings.topic(topics.DEADLETTER)
+        self.qoe_ticks = f"{self.app_id}-qoe-ticks"
+        self.service_ticks = f"{self.app_id}-service-ticks"
+        self.partials = f"{self.app_id}-window-partials"
+
+
+def _partition_count(admin: AdminClient, topic: str) -> int:
+    meta = admin.list_topics(topic, timeout=15).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise RuntimeError(f"topic {topic} does not exist; run 'playscope stack up' or create it")
+    return len(meta.partitions)
+
+
+def _ensure_internal_topics(admin: AdminClient, specs: dict[str, int], replication: int) -> None:
+    existing = admin.list_topics(timeout=15).topics
+    missing = [NewTopic(name, n, replication) for name, n in specs.items() if name not in existing]
+    if not missing:
+        return
+    for name, fut in admin.create_topics(missing).items():
+        try:
+            fut.result()
+        except Exception as exc:  # a concurrent worker may have created it first
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+        log_event(log, "streams.topic_created", topic=name)
+
+
+def _credentials(settings: Settings) -> Any:
+    kw = aiokafka_kwargs(settings.kafka)
+    proto = kw.get("security_protocol", "PLAINTEXT")
+    if proto == "PLAINTEXT":
+        return None
+    if "sasl_mechanism" in kw:
+        return faust.SASLCredentials(
+            username=kw["sasl_plain_username"],
+            password=kw["sasl_plain_password"],
+            mechanism=kw["sasl_mechanism"],
+            ssl_context=kw.get("ssl_context"),
+        )
+    return faust.SSLCredentials(kw.get("ssl_context"))
+
+
+class StreamsApp:
+    """Builds the Faust app for one deployment; ``app`` is what a faust Worker runs."""
+
+    def __init__(self, settings: Settings, cfg: StreamsConfig) -> None:
+        self.settings = settings
+        self.cfg = cfg
+        self.names = n = Names(settings)
+        admin = AdminClient(admin_config(settings.kafka))
+        self.event_parts = _partition_count(admin, n.events)
+        self.log_parts = _partition_count(admin, n.logs)
+        _ensure_internal_topics(
+            admin,
+            {n.qoe_ticks: self.event_parts, n.service_ticks: self.log_parts, n.partials: 1},
+            settings.kafka.replication_factor,
+        )
+        self.window_ms = settings.window_s * 1000
+        self.lateness_ms = settings.allowed_lateness_s * 1000
+        datadir = Path(settings.home) / "streams" / n.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            n.app_id,
+            broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
+            broker_credentials=_credentials(settings),
+            store="memory://",
+            web_enabled=False,
+            datadir=str(datadir),
+            topic_replication_factor=settings.kafka.replication_factor,
+            topic_allow_declare=True,
+            consumer_auto_offset_reset="earliest",
+            producer_max_request_size=cfg.max_state_bytes,
+            consumer_max_fetch_size=cfg.max_state_bytes,
+            producer_acks=-1,
+            stream_buffer_maxsize=max(4096, cfg.batch_size * 2),
+            broker_commit_livelock_soft_timeout=300.0,
+            key_serializer="raw",  # values are bytes we encode ourselves (orjson)
+            value_serializer="raw",
+        )
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        big = {"max.message.bytes": str(cfg.max_state_bytes)}
+        self.t_events = self.app.topic(n.events, n.qoe_ticks, **raw)
+        self.t_logs = self.app.topic(n.logs, n.service_ticks, **raw)
+        self.t_partials = self.app.topic(n.partials, **raw)
+        self.t_qoe_ticks = self.app.topic(n.qoe_ticks, **raw)
+        self.t_service_ticks = self.app.topic(n.service_ticks, **raw)
+        self.t_sessions = self.app.topic(n.sessions, **raw)
+        self.t_qoe_metrics = self.app.topic(n.qoe_metrics, **raw)
+        self.t_service_metrics = self.app.topic(n.service_metrics, **raw)
+        self.t_deadletter = self.app.topic(n.deadletter, **raw)
+        self.qoe_table = self.app.Table("qoe-state", partitions=self.event_parts, extra_topic_configs=big)
+        self.service_table = self.app.Table("service-state", partitions=self.log_parts, extra_topic_configs=big)
+        self.merge_table = self.app.Table("merge-state", partitions=1, extra_topic_configs=big)
+        self.qoe: dict[int, QoePartition] = {}
+        self.service: dict[int, ServicePartition] = {}
+        self.mergers: dict[str, WindowMerger] = {}
+        self.last_activity: dict[tuple[str, int], float] = {}
+        self.last_offset: dict[tuple[str, int], int] = {}
+        self._register()
+
+    # -- state -----------------------------------------------------------------------------
+    def _load(self, table: Any, key: bytes, fresh: Callable[[], Any]) -> Any:
+        proc = fresh()
+        blob = table.data.get(key)
+        if blob:
+            proc.load(orjson.loads(blob))
+        return proc
+
+    def _save(self, table: Any, partition: int, key: bytes, proc: Any) -> None:
+        blob = orjson.dumps(proc.to_dict(), option=orjson.OPT_NON_STR_KEYS)
+        table.data[key] = blob
+        table.send_changelog(partition, key, blob)
+
+    def qoe_partition(self, p: int) -> QoePartition:
+        proc = self.qoe.get(p)
+        if proc is None:
+            cfg = self.cfg
+            proc = self.qoe[p] = self._load(
+                self.qoe_table,
+                f"qoe:{p}".encode(),
+                lambda: QoePartition(
+                    self.window_ms,
+                    self.lateness_ms,
+                    int(cfg.idle_timeout_s * 1000),
+                    int(cfg.tombstone_s * 1000),
+                ),
+            )
+        return proc
+
+    def service_partition(self, p: int) -> ServicePartition:
+        proc = self.service.get(p)
+        if proc is None:
+            proc = self.service[p] = self._load(
+                self.service_table,
+                f"service:{p}".encode(),
+                lambda: ServicePartition(self.window_ms, self.lateness_ms),
+            )
+        return proc
+
+    def merger(self, kind: str) -> WindowMerger:
+        proc = self.mergers.get(kind)
+        if proc is None:
+            proc = self.mergers[kind] = self._load(
+                self.merge_table, f"merge:{kind}".encode(), lambda: WindowMerger(kind, self.window_ms)
+            )
+        return proc
+
+    def forget(self) -> None:
+        """Drop cached processors (after a rebalance they are reloaded from the tables)."""
+        self.qoe.clear()
+        self.service.clear()
+        self.mergers.clear()
+
+    # -- outputs ---------------------------------------------------------------------------
+    def _send(self, topic: Any, key: bytes | None, value: dict[str, Any], partition: int | None = None) -> None:
+        topic.send_soon(key=key, value=orjson.dumps(value), partition=partition)
+
+    def _deadletter(self, raw: bytes, exc: ValidationError | None, reason: str, topic: str) -> None:
+        field = exc.field if exc else ""
+        m.ERRORS.labels(error_type="invalid_record").inc()
+        self._send(self.t_deadletter, None, deadletter_record(raw, reason, "streams", field=field, topic=topic))
+
+    def _emit_partials(
+        self,
+        kind: str,
+        p: int,
+        parts: int,
+        closed: list[tuple[int, dict[str, Any]]],
+        frontier: int | None,
+        force_mark: bool,
+    ) -> None:
+        for ws, groups in closed:
+            for i, chunk in enumerate(chunk_partial(groups)):
+                self._send(
+                    self.t_partials,
+                    None,
+                    {"kind": kind, "t": "partial", "p": p, "chunk": i, "ws": ws, "aggs": chunk},
+                    0,
+                )
+        if closed or force_mark:
+            self._send(
+                self.t_partials,
+                None,
+                {"kind": kind, "t": "mark", "p": p, "parts": parts, "frontier": frontier},
+                0,
+            )
+
+    # -- agents ----------------------------------------------------------------------------
+    def _decode(self, raw: bytes | None, validate: Callable[[Any], dict[str, Any]], topic: str) -> Any:
+        if raw is None:
+            self._deadletter(b"", None, "empty record", topic)
+            return None
+        try:
+            return validate(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            self._deadletter(raw, None, f"not valid JSON: {exc}", topic)
+        except ValidationError as exc:
+            self._deadletter(raw, exc, str(exc), topic)
+        return None
+
+    def process_qoe_batch(self, events: list[Any]) -> None:
+        started = time.perf_counter()
+        touched: dict[int, bool] = {}
+        stats = IngestStats()
+        now = time.time()
+        oldest = now
+        received = 0
+        for event in events:
+            msg = event.message
+            p = msg.partition
+            proc = self.qoe_partition(p)
+            if msg.offset <= proc.offsets.get(msg.topic, -1):
+                continue  # already in the restored state
+            proc.offsets[msg.topic] = msg.offset
+            if msg.topic == self.names.qoe_ticks:
+                tick = orjson.loads(msg.value)
+                proc.tick(int(tick["advance_ms"]))
+                touched[p] = touched.get(p, False) or proc.clock is None
+                continue
+            self.last_activity[(msg.topic, p)] = time.monotonic()
+            self.last_offset[(msg.topic, p)] = msg.offset
+            received += 1
+            oldest = min(oldest, msg.timestamp or now)
+            record = self._decode(msg.value, validate_playback_event, msg.topic)
+            if record is not None:
+                proc.ingest(record, stats)
+            touched.setdefault(p, False)
+        for p, empty_tick in touched.items():
+            proc = self.qoe[p]
+            before = proc.frontier
+            out = proc.advance()
+            for summary in out.summaries:
+                self._send(self.t_sessions, summary["session_id"].encode(), summary)
+            self._emit_partials(
+                "qoe",
+                p,
+                self.event_parts,
+                out.windows,
+                proc.frontier,
+                force_mark=empty_tick or proc.frontier != before,
+            )
+            self._save(self.qoe_table, p, f"qoe:{p}".encode(), proc)
+            m.SESSIONS_EMITTED.inc(len(out.summaries))
+        m.RECEIVED.labels(stream="qoe").inc(received)
+        m.LATE.labels(stream="qoe").inc(stats.late)
+        m.DISCARDED.labels(reason="duplicate").inc(stats.duplicates)
+        m.DISCARDED.labels(reason="after_close").inc(stats.after_close)
+        m.OPEN_SESSIONS.set(sum(len(proc.sessions) for proc in self.qoe.values()))
+        m.BATCH_SECONDS.observe(time.perf_counter() - started)
+        if received:
+            m.EVENT_AGE.observe(max(0.0, time.time() - oldest))
+
+    def process_service_batch(self, events: list[Any]) -> None:
+        started = time.perf_counter()
+        touched: dict[int, bool] = {}
+        received = late = 0
+        for event in events:
+            msg = event.message
+            p = msg.partition
+            proc = self.service_partition(p)
+            if msg.offset <= proc.offsets.get(msg.topic, -1):
+                continue
+            proc.offsets[msg.topic] = msg.offset
+            if msg.topic == self.names.service_ticks:
+                proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
+                touched[p] = touched.get(p, False) or proc.clock is None
+                continue
+            self.last_activity[(msg.topic, p)] = time.monotonic()
+            self.last_offset[(msg.topic, p)] = msg.offset
+            received += 1
+            record = self._decode(msg.value, validate_log_record, msg.topic)
+            if record is not None:
+                late += proc.ingest(record)
+            touched.setdefault(p, False)
+        for p, empty_tick in touched.items():
+            proc = self.service[p]
+            before = proc.frontier
+            closed = proc.advance()
+            self._emit_partials(
+                "service",
+                p,
+                self.log_parts,
+                closed,
+                proc.frontier,
+                force_mark=empty_tick or proc.frontier != before,
+            )
+            self._save(self.service_table, p, f"service:{p}".encode(), proc)
+        m.RECEIVED.labels(stream="service").inc(received)
+        m.LATE.labels(stream="service").inc(late)
+        m.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def process_merge_batch(self, events: list[Any]) -> None:
+        touched: set[str] = set()
+        for event in events:
+            msg = event.message
+            body = orjson.loads(msg.value)
+            kind = body["kind"]
+            merger = self.merger(kind)
+            if msg.offset <= merger.offset:
+                continue
+            merger.offset = msg.offset
+            touched.add(kind)
+            if body["t"] == "partial":
+                merger.add_partial(body["p"], body["chunk"], body["ws"], body["aggs"])
+                continue
+            out_topic = self.t_qoe_metrics if kind == "qoe" else self.t_service_metrics
+            for record in merger.mark(body["p"], body["parts"], body["frontier"]):
+                self._send(out_topic, window_doc_id(record).encode(), record)
+                m.WINDOWS_EMITTED.labels(stream=kind).inc()
+        for kind in sorted(self.mergers):
+            # every merger state carries the latest offset, so each one is saved on each batch
+            if touched:
+                self._save(self.merge_table, 0, f"merge:{kind}".encode(), self.mergers[kind])
+
+    def send_ticks(self) -> None:
+        """Advance the clocks of quiet, caught-up partitions by the wall time that passed."""
+        now = time.monotonic()
+        consumer = self.app.consumer
+        assigned = consumer.assignment()
+        lag: dict[str, int] = {}
+        for tp in assigned:
+            if tp.topic == self.names.events:
+                ticks = self.t_qoe_ticks
+            elif tp.topic == self.names.logs:
+                ticks = self.t_service_ticks
+            else:
+                continue
+            key = (tp.topic, tp.partition)
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            behind = max(0, highwater - (self.last_offset.get(key, -1) + 1))
+            lag[tp.topic] = lag.get(tp.topic, 0) + behind
+            last = self.last_activity.setdefault(key, now)
+            quiet = now - last
+            if behind or quiet < self.cfg.tick_interval_s:
+                continue
+            self.last_activity[key] = now
+            self._send(ticks, None, {"advance_ms": int(quiet * 1000)}, tp.partition)
+        for topic, behind in lag.items():
+            m.CONSUMER_LAG.labels(topic=topic).set(behind)
+
+    def _register(self) -> None:
+        app = self.app
+        cfg = self.cfg
+
+        @app.agent(self.t_events, name="qoe")
+        async def qoe(stream: Any) -> None:
+            async for batch in stream.take_events(cfg.batch_size, within=cfg.batch_wait_s):
+                self.process_qoe_batch(batch)
+
+        @app.agent(self.t_logs, name="service")
+        async def service(stream: Any) -> None:
+            async for batch in stream.take_events(cfg.batch_size, within=cfg.batch_wait_s):
+                self.process_service_batch(batch)
+
+        @app.agent(self.t_partials, name="merge")
+        async def merge(stream: Any) -> None:
+            async for batch in stream.take_events(cfg.batch_size, within=cfg.batch_wait_s):
+                self.process_merge_batch(batch)
+
+        @app.timer(cfg.tick_interval_s)
+        async def ticks() -> None:
+            self.send_ticks()
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.forget()
