@@ -95,6 +95,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     console = Console()
     live_tty = console.is_terminal
+    if not live_tty:  # plain lines for logs and CI: no wrapping at 80 columns, no colour codes
+        console = Console(width=200, soft_wrap=True, no_color=True)
     say = (lambda m: console.print(f"  {m}")) if live_tty else (lambda m: print(f"  {m}", flush=True))
     started = time.monotonic()
     say("bringing the stack up")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from playscope.config import Settings
@@ -58,7 +59,8 @@ def print_summary(console: Console, settings: Settings, run_dir: Path, sup: Supe
                   f"[green]{len(resolved)} resolved[/]")
     for note in alerts:
         group = ",".join(f"{k}={v}" for k, v in (note.get("group") or {}).items())
-        console.print(f"  {note.get('status'):8} {note.get('rule')} [{group}] {note.get('summary', '')}")
+        line = f"  {note.get('status'):8} {note.get('rule')} ({group}) {note.get('summary', '')}"
+        console.print(escape(line))
     if watcher.peak_rebuffer:
         worst = max(watcher.peak_rebuffer.items(), key=lambda kv: kv[1])
         console.print(f"worst CDN window: {worst[0]} rebuffer ratio {worst[1] * 100:.1f} %")
