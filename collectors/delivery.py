@@ -1,14 +1,20 @@
 """A confluent-kafka producer that reports delivery per batch, shared by the collector and agent.
 
 librdkafka batches on its own; what callers need is to know when *their* records are safe.
-``send`` produces a batch without blocking and calls ``on_done`` once, from the poll thread,
-when every record of the batch has been acknowledged (acks=all) or has failed. A background
-thread polls continuously so delivery reports never wait for the caller.
+``send`` produces a batch without blocking and calls ``on_done`` once, from whichever thread
+polls, when every record of the batch has been acknowledged (acks=all) or has failed.
+
+Who polls matters for speed: delivery callbacks run under the GIL, and a separate poll thread
+contending with the producing thread costs several times the produce itself. So the producing
+side polls: asyncio callers run :meth:`DeliveryProducer.poll_forever` as a task on their loop,
+a synchronous caller (the agent) calls :meth:`poll` from its own loop, and only callers that
+cannot do either ask for ``background_poll=True``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -62,14 +68,18 @@ class _Batch:
 class DeliveryProducer:
     """Durable producer (acks=all, idempotent) with a background poll thread and broker health."""
 
-    def __init__(self, conf: dict[str, Any], health_interval_s: float = 2.0) -> None:
+    def __init__(self, conf: dict[str, Any], health_interval_s: float = 2.0,
+                 background_poll: bool = False) -> None:
         conf = {"reconnect.backoff.max.ms": 1000, **conf, "error_cb": self._on_error}
         self._producer = Producer(conf)
         self._stop = threading.Event()
         self._broker_up = True
         self._health_interval_s = health_interval_s
-        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
-        self._poller.start()
+        self._wake: asyncio.Event | None = None
+        self._poller: threading.Thread | None = None
+        if background_poll:
+            self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+            self._poller.start()
         self._health = threading.Thread(target=self._health_loop, name="kafka-health", daemon=True)
         self._health.start()
 
@@ -105,6 +115,9 @@ class DeliveryProducer:
             loop.call_soon_threadsafe(_resolve, future, result)
 
         self.send(records, done)
+        self._producer.poll(0)
+        if self._wake is not None:
+            self._wake.set()
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
@@ -120,18 +133,40 @@ class DeliveryProducer:
             event.set()
 
         self.send(records, done)
-        if not event.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not event.is_set() and time.monotonic() < deadline:
+            self._producer.poll(0.05)  # polling from several threads is safe in librdkafka
+        if not event.is_set():
             raise BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s")
         return holder[0]
 
     def pending(self) -> int:
         return len(self._producer)
 
+    def poll(self, timeout_s: float = 0.0) -> int:
+        """Serve delivery reports (runs the batches' callbacks in the calling thread)."""
+        return int(self._producer.poll(timeout_s))
+
+    async def poll_forever(self) -> None:
+        """Serve delivery reports from the event loop: every millisecond while records are
+        outstanding, and on wake-up (or every 50 ms) when idle."""
+        self._wake = asyncio.Event()
+        poll = self._producer.poll
+        while not self._stop.is_set():
+            poll(0)
+            if len(self._producer):
+                await asyncio.sleep(0.001)
+            else:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.05)
+
     def close(self, timeout_s: float = 30.0) -> int:
         """Flush what is queued and stop; returns the number of records left undelivered."""
         left = self._producer.flush(timeout_s)
         self._stop.set()
-        self._poller.join(timeout=2)
+        if self._poller is not None:
+            self._poller.join(timeout=2)
         self._health.join(timeout=self._health_interval_s + 3)
         return int(left)
 

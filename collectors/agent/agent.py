@@ -98,9 +98,8 @@ class Agent:
                     source.tailer.discover(dict(self.checkpoints.offsets))
                 last_discover = now
             read = self.step()
+            self.sink.poll(0 if read else poll_s / 2)  # delivery reports; the idle wait
             self._reap()
-            if not read:
-                self.stop_event.wait(poll_s / 2)
         self.shutdown()
 
     def step(self) -> int:
@@ -129,8 +128,8 @@ class Agent:
             self._ship()
         deadline = time.monotonic() + timeout_s
         while self.in_flight and time.monotonic() < deadline:
+            self.sink.poll(0.02)
             self._reap()
-            time.sleep(0.02)
         self.checkpoints.save(sync=True)
         self.sink.close(timeout_s=5)
         for source in self.inputs:

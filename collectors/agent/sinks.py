@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -37,6 +38,9 @@ class KafkaSink:
 
         self.producer.send(records, done)
 
+    def poll(self, timeout_s: float) -> None:
+        self.producer.poll(timeout_s)
+
     def close(self, timeout_s: float) -> None:
         self.producer.close(timeout_s)
 
@@ -56,6 +60,9 @@ class HttpSink:
 
     def send(self, records: list[Record], on_done: Done) -> None:
         self.queue.put((records, on_done))
+
+    def poll(self, timeout_s: float) -> None:
+        time.sleep(timeout_s)  # confirmations arrive from the sender thread
 
     def close(self, timeout_s: float) -> None:
         self.queue.put(None)

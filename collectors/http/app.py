@@ -8,6 +8,7 @@ large, 429 too fast, 503 broker unavailable (with Retry-After).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -238,10 +239,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         collector.start()
+        assert collector.producer is not None
+        poller = asyncio.create_task(collector.producer.poll_forever())
         try:
             yield
         finally:
             collector.stop()
+            await poller
 
     routes = [
         Route("/v1/events", events, methods=["POST"]),

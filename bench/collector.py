@@ -1,0 +1,147 @@
+"""Collector benchmark: events/s through ``playscope collector`` (202 = acknowledged by Kafka)
+next to a bare confluent-kafka producer sending the same records in the same run, and the
+p99 request latency at an offered 10,000 events/s."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import Producer
+
+from bench.collector_http import Connection
+from playscope import topics
+from playscope.config import Settings
+from playscope.kafka import producer_config
+from playscope.stack.provision import ensure_topics
+
+TS = 1_795_307_712_000
+
+
+def _events(count: int, salt: str) -> list[dict[str, Any]]:
+    return [{"event_id": f"{salt}-{i}", "session_id": f"s{i % 500}", "ts": TS + i, "type": "heartbeat",
+             "cdn": "oca-7", "device": "tv", "bitrate_kbps": 3000, "buffer_ms": 8000} for i in range(count)]
+
+
+def baseline(settings: Settings, events: list[dict[str, Any]]) -> float:
+    """Events/s of a bare producer (same config: acks=all, idempotent) for the same records."""
+    producer = Producer(producer_config(settings.kafka))
+    topic = settings.topic(topics.PLAYBACK_EVENTS)
+    started = time.perf_counter()
+    for event in events:
+        while True:
+            try:
+                producer.produce(topic, orjson.dumps(event), event["session_id"].encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+    return len(events) / (time.perf_counter() - started)
+
+
+async def _load(port: int, bodies: list[bytes], per_request: int, seconds: float, connections: int,
+                rate_per_s: float | None = None) -> tuple[int, list[float]]:
+    latencies: list[float] = []
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    interval = (connections / rate_per_s) if rate_per_s else 0.0
+
+    async def worker(index: int) -> None:
+        nonlocal sent
+        conn = Connection("127.0.0.1", port)
+        await conn.open()
+        next_at = time.perf_counter() + interval * index / connections
+        i = index
+        try:
+            while time.perf_counter() < deadline:
+                if interval:
+                    delay = next_at - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_at += interval
+                status, latency = await conn.post("/v1/events", bodies[i % len(bodies)])
+                i += 1
+                if status != 202:
+                    raise RuntimeError(f"collector answered {status}")
+                latencies.append(latency)
+                sent += per_request
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(worker(i) for i in range(connections)))
+    return sent, latencies
+
+
+def _p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_collector(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
+           **({"PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix} if settings.topic_prefix else {}),
+           "PLAYSCOPE__COLLECTOR__MAX_EVENTS_PER_REQUEST": "10000"}
+    proc = subprocess.Popen([sys.executable, "-m", "playscope.cli", "collector", "--port", str(port),
+                             "--host", "127.0.0.1", "--log-level", "WARNING"], env=env,
+                            stderr=subprocess.DEVNULL if not os.environ.get("BENCH_DEBUG") else None)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("collector did not become ready")
+
+
+def run(settings: Settings, quick: bool) -> dict[str, Any]:
+    ensure_topics(settings)
+    seconds = 3.0 if quick else 8.0
+    sizes = [1, 100, 1000]
+    salt = uuid.uuid4().hex[:6]
+    proc, port = _start_collector(settings)
+    by_size: dict[str, Any] = {}
+    try:
+        for size in sizes:
+            bodies = [orjson.dumps(_events(size, f"{salt}-{size}-{b}")) for b in range(8)]
+            connections = 16 if size == 1 else 4
+            started = time.perf_counter()
+            sent, latencies = asyncio.run(_load(port, bodies, size, seconds, connections))
+            rate = sent / (time.perf_counter() - started)
+            base = baseline(settings, _events(max(20_000, min(sent, 200_000)), f"{salt}-b{size}"))
+            by_size[str(size)] = {"events_per_s": round(rate), "baseline_events_per_s": round(base),
+                                  "ratio": round(rate / base, 3), "p99_ms": round(_p99(latencies), 2)}
+        paced_bodies = [orjson.dumps(_events(100, f"{salt}-paced-{b}")) for b in range(8)]
+        sent, latencies = asyncio.run(_load(port, paced_bodies, 100, seconds, 8, rate_per_s=100.0))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    head = by_size["1000"]
+    return {"events_per_s": head["events_per_s"], "baseline_events_per_s": head["baseline_events_per_s"],
+            "ratio": head["ratio"], "p99_ms": round(_p99(latencies), 2),
+            "p99_at_events_per_s": round(sent / seconds), "by_events_per_request": by_size}
+
+
+if __name__ == "__main__":
+    from playscope.config import load_settings
+
+    staged = load_settings().model_copy(update={"topic_prefix": f"bench-collector-{uuid.uuid4().hex[:6]}."})
+    print(orjson.dumps(run(staged, quick="--quick" in sys.argv), option=orjson.OPT_INDENT_2).decode())
