@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
 from playscope.errors import ValidationError
 from playscope.indices import FAMILY_BY_TOPIC, IndexFamily, log_doc_id, window_doc_id
-from playscope.timeparse import parse_ts, utc_day
+from playscope.timeparse import MAX_TS_MS, MIN_TS_MS, parse_ts, utc_day
 
 MAX_ID_BYTES: Final = 512  # Elasticsearch rejects longer _id values
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Action:
     """One index operation: where, under which id, and the source bytes (one line)."""
 
@@ -36,8 +37,20 @@ class Action:
     kafka_ts_ms: int = 0
 
     def ndjson(self) -> bytes:
-        meta = orjson.dumps({"index": {"_index": self.index, "_id": self.doc_id}})
-        return meta + b"\n" + self.source + b"\n"
+        return b"".join((_meta_prefix(self.index), orjson.dumps(self.doc_id), b"}}\n", self.source, b"\n"))
+
+
+@lru_cache(maxsize=4096)
+def _meta_prefix(index: str) -> bytes:
+    return b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
+
+
+@lru_cache(maxsize=4096)
+def _day_suffix(day_number: int) -> str:
+    return utc_day(day_number * DAY_MS)
+
+
+DAY_MS: Final = 86_400_000
 
 
 class Rejected(Exception):
@@ -97,7 +110,7 @@ class Encoder:
 
     def __init__(self, topic_to_family: dict[str, IndexFamily], index_prefix: str) -> None:
         self._families = topic_to_family
-        self._prefix = index_prefix
+        self._index_names = {f.name: f"{index_prefix}{f.prefix}" for f in topic_to_family.values()}
 
     @classmethod
     def for_settings(cls, topic_name: Callable[[str], str], families: tuple[str, ...],
@@ -119,10 +132,13 @@ class Encoder:
         if not isinstance(record, dict):
             raise Rejected(f"not a JSON object: {type(record).__name__}")
         raw_ts = record.get(family.time_field)
-        try:
-            ts_ms = parse_ts(raw_ts, family.time_field)
-        except ValidationError as exc:
-            raise Rejected(str(exc), family.time_field) from None
+        if type(raw_ts) is int and MIN_TS_MS <= raw_ts < MAX_TS_MS:  # the common case, inlined
+            ts_ms = raw_ts
+        else:
+            try:
+                ts_ms = parse_ts(raw_ts, family.time_field)
+            except ValidationError as exc:
+                raise Rejected(str(exc), family.time_field) from None
         doc_id = DOC_IDS[family.name](record, value)
         if len(doc_id.encode()) > MAX_ID_BYTES:
             raise Rejected(f"document id longer than {MAX_ID_BYTES} bytes")
@@ -130,5 +146,5 @@ class Encoder:
         if raw_ts != ts_ms or b"\n" in value or b"\r" in value:
             record[family.time_field] = ts_ms
             source = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
-        index = f"{self._prefix}{family.prefix}{utc_day(ts_ms)}"
+        index = self._index_names[family.name] + _day_suffix(ts_ms // DAY_MS)
         return Action(index, doc_id, source, family.name, topic, value, kafka_ts_ms)

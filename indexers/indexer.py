@@ -53,6 +53,7 @@ class Batch:
     actions: dict[tuple[str, str], Action] = field(default_factory=dict)
     deadletters: list[dict[str, Any]] = field(default_factory=list)
     offsets: dict[TP, int] = field(default_factory=dict)
+    received: Counter[str] = field(default_factory=Counter)  # family -> records read
     records: int = 0
     size: int = 0
     started: float = 0.0
@@ -201,8 +202,8 @@ class Indexer:
     def _add(self, msg: Message) -> None:
         topic = msg.topic()
         family = self._family_of_topic[topic]
-        self.metrics.received.labels(family).inc()
         batch = self._batch
+        batch.received[family] += 1
         value = msg.value()
         kafka_ts = msg.timestamp()[1]
         try:
@@ -238,6 +239,8 @@ class Indexer:
         batch, self._batch = self._batch, Batch()
         if not batch.records:
             return
+        for family, received in batch.received.items():
+            self.metrics.received.labels(family).inc(received)
         self.metrics.batch_docs.observe(len(batch.actions))
         self._in_flight.append(self._sender.submit(self._store, batch))
         self.metrics.pending_batches.set(len(self._in_flight))
