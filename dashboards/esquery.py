@@ -122,8 +122,12 @@ def _grafana_bucket_agg(b: dict[str, Any], metrics: list[dict[str, Any]], start_
     raise ValueError(f"bucket aggregation {kind!r} is not supported by this translation")
 
 
-def grafana_search(target: dict[str, Any], start_ms: int, end_ms: int) -> dict[str, Any]:
-    """The ``_search`` body Grafana sends for an Elasticsearch ``target`` over [start, end]."""
+def grafana_search(target: dict[str, Any], start_ms: int, end_ms: int, scripts: bool = True) -> dict[str, Any]:
+    """The ``_search`` body Grafana sends for an Elasticsearch ``target`` over [start, end].
+
+    With ``scripts=False`` the ``bucket_script`` aggregations are left out, for a cluster
+    without a script language; :func:`apply_bucket_scripts` then computes them from the answer.
+    """
     body: dict[str, Any] = {
         "size": 0,
         "query": _base_query(target.get("query", ""), target["timeField"], start_ms, end_ms),
@@ -136,14 +140,22 @@ def grafana_search(target: dict[str, Any], start_ms: int, end_ms: int) -> dict[s
         return body
     leaf: dict[str, Any] = {}
     for m in metrics:
+        if m["type"] == "bucket_script" and not scripts:
+            continue
         agg = _grafana_metric_agg(m)
         if agg is not None:
             leaf[m["id"]] = agg
     aggs = leaf
     for b in reversed(target["bucketAggs"]):
         node = _grafana_bucket_agg(b, metrics, start_ms, end_ms)
-        if aggs:
-            node["aggs"] = aggs
+        children = dict(aggs)
+        order_by = b.get("settings", {}).get("orderBy", "")
+        ordered = next((m for m in metrics if m["id"] == order_by and m["type"] != "count"), None)
+        if b["type"] == "terms" and ordered is not None:
+            # As Grafana does: the metric a terms aggregation sorts on is computed at its level.
+            children[order_by] = _grafana_metric_agg(ordered)
+        if children:
+            node["aggs"] = children
         aggs = {b["id"]: node}
     body["aggs"] = aggs
     return body
@@ -164,6 +176,48 @@ def grafana_fields(target: dict[str, Any]) -> list[FieldUse]:
             for f in b["settings"]["filters"]:
                 uses += [FieldUse(name, ANY, "filters") for name in query_fields(f["query"])]
     return uses
+
+
+_SCRIPT_TOKENS = re.compile(r"^(?:params\.\w+|\d+(?:\.\d+)?|[-+*/()<>=!?:&|\s])+$")
+_TERNARY = re.compile(r"^(.+?)\?(.+?):(.+)$")
+
+
+def _python_expr(script: str) -> str:
+    """A Painless arithmetic expression (with at most one ``c ? a : b``) as Python."""
+    if not _SCRIPT_TOKENS.match(script):
+        raise ValueError(f"bucket script outside the arithmetic subset: {script!r}")
+    expr = script.replace("params.", "").replace("&&", " and ").replace("||", " or ")
+    match = _TERNARY.match(expr)
+    if match:
+        cond, yes, no = (part.strip() for part in match.groups())
+        expr = f"(({yes}) if ({cond}) else ({no}))"
+    return expr
+
+
+def apply_bucket_scripts(response: dict[str, Any], target: dict[str, Any]) -> None:
+    """Fill in each innermost bucket the value of the target's ``bucket_script`` metrics, the
+    way Elasticsearch would, for a cluster that cannot run scripts (in place)."""
+    scripts = [m for m in target["metrics"] if m["type"] == "bucket_script"]
+    if not scripts:
+        return
+    compiled = [(m["id"], {v["name"]: v["pipelineAgg"] for v in m["pipelineVariables"]},
+                 compile(_python_expr(m["settings"]["script"]), "<bucket_script>", "eval")) for m in scripts]
+
+    def visit(bucket: dict[str, Any]) -> None:
+        children = [v for v in bucket.values() if isinstance(v, dict) and "buckets" in v]
+        for child in children:
+            inner = child["buckets"]
+            for sub in inner.values() if isinstance(inner, dict) else inner:
+                visit(sub)
+        if children:
+            return
+        for mid, variables, code in compiled:
+            env = {name: (bucket.get(agg_id) or {}).get("value") for name, agg_id in variables.items()}
+            if any(v is None for v in env.values()):
+                continue
+            bucket[mid] = {"value": float(eval(code, {"__builtins__": {}}, env))}
+
+    visit(response.get("aggregations", {}))
 
 
 # ---- Kibana -----------------------------------------------------------------------------
@@ -211,6 +265,9 @@ def kibana_search(saved: dict[str, Any], time_field: str, start_ms: int, end_ms:
             key = "_count" if ordered is None or ordered["type"] == "count" else order_id
             node = {"terms": {"field": params["field"], "size": int(params.get("size", 10)),
                               "order": {key: params.get("order", "desc")}}}
+            if ordered is not None and key != "_count":
+                # As Kibana does: the metric a terms aggregation sorts on is computed at its level.
+                aggs = {**aggs, key: _kibana_metric_agg(ordered)}
         else:
             raise ValueError(f"bucket aggregation {b['type']!r} is not supported by this translation")
         if aggs:

@@ -124,7 +124,7 @@ def qoe_overview() -> dict:
         es_target(ES_WINDOWS, _q("cdn+country"),
                   [metric("1", "sum", "rebuffer_ms", hide=True), metric("2", "sum", "watched_ms", hide=True),
                    ratio("3", "1", "2"), metric("4", "sum", "attempts")],
-                  [terms("5", "cdn", size=10, order_by="3"), terms("6", "country", size=10, order_by="3")])
+                  [terms("5", "cdn", size=10, order_by="4"), terms("6", "country", size=10, order_by="4")])
     ], units={"Bucket Script.*": "percentunit"}), 12, 8)
     return dashboard("playscope-qoe", "playscope / QoE overview",
                      "Quality of experience from the closed windows of SPEC 7 and the session summaries of SPEC 6.",

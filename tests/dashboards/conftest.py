@@ -24,6 +24,15 @@ class Demo:
     data: DemoData
     client: Any
 
+    @property
+    def scripts(self) -> bool:
+        """Whether the cluster runs Painless (the local Elasticsearch is a bare server without
+        the lang-painless module; OpenSearch and every Elasticsearch distribution have it)."""
+        nodes = self.client.nodes.info(metric="plugins")
+        body = nodes.body if hasattr(nodes, "body") else nodes
+        return all(any(m["name"] == "lang-painless" for m in n.get("modules", []))
+                   for n in body["nodes"].values())
+
     def search(self, index_expr: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = self.client.search(index=index_expr, body=body, ignore_unavailable=True)
         return dict(resp.body if hasattr(resp, "body") else resp)

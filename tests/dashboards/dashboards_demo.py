@@ -182,7 +182,10 @@ def _doc_id(family: str, doc: dict[str, Any]) -> str:
 
 def index(client: Any, data: DemoData, index_prefix: str) -> None:
     """Bulk-write every document into its daily index (with the test's prefix) and refresh."""
-    from elasticsearch import helpers
+    if type(client).__module__.startswith("opensearchpy"):
+        from opensearchpy import helpers
+    else:
+        from elasticsearch import helpers  # type: ignore[no-redef]
 
     actions = [
         {"_index": FAMILIES[family].index_for(doc, index_prefix), "_id": _doc_id(family, doc), "_source": doc}
