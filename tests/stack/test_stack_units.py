@@ -92,3 +92,22 @@ def test_document_ids_are_deterministic() -> None:
     w = {"window_start": 0, "window_end": 60000, "group": "cdn", "cdn": "oca-7"}
     assert window_doc_id(w) == window_doc_id(dict(w))
     assert window_doc_id(w) != window_doc_id({**w, "cdn": "oca-8"})
+
+
+def test_failed_fetch_leaves_no_half_written_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from playscope.errors import StackError
+
+    pom = tmp_path / "pom.xml"
+    text = fetch.POM.read_text().replace(f"<kafka.version>{fetch.versions()['kafka']}<",
+                                         "<kafka.version>0.0.0-does-not-exist<")
+    pom.write_text(text)
+    monkeypatch.setattr(fetch, "POM", pom)
+    fetch.versions.cache_clear()
+    try:
+        cache = tmp_path / "dist"
+        with pytest.raises(StackError, match=r"fetching kafka 0\.0\.0-does-not-exist with Maven failed"):
+            fetch.ensure_distribution(cache, "kafka", timeout_s=300)
+        assert not fetch.is_cached(cache, "kafka")
+        assert [p.name for p in cache.iterdir()] == []  # no staging folder, no partial dist
+    finally:
+        fetch.versions.cache_clear()
