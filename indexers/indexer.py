@@ -1,15 +1,17 @@
 """The indexer: one consumer group over the SPEC 3 topics, into the daily indices of SPEC 10.
 
 Flow: the main thread reads records, encodes them and fills a batch; a full batch (by count,
-bytes or age) goes to one sender thread, which stores it (bulk API, retries) and produces the
+bytes or age) goes to a sender thread, which stores it (bulk API, retries) and produces the
 dead-letter records of whatever the backend refused. Batches complete in order and the main
 thread commits a batch's offsets only once it is complete, so an offset is committed only when
 every record below it is stored or dead-lettered. While ``max_pending_batches`` are in flight
 the consumer is paused (backpressure, bounded memory). Document ids are deterministic, so
 whatever is read twice (after a crash, a rebalance, a replay) overwrites itself.
 
-One sender keeps the order of writes: a later version of a document (a re-emitted window, a
-session summary) is never overtaken by an earlier one.
+Several senders keep the cluster busy while the next batch is read, yet the order of writes per
+document holds: a batch that shares a document id with a batch still in flight waits for that
+one first, so a later version of a document (a re-emitted window, a session summary) is never
+overtaken by an earlier one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,13 +103,15 @@ class Indexer:
             **(consumer_overrides or {}),
         )
         self._consumer: Consumer | None = None
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-sender")
+        self._sender = ThreadPoolExecutor(max_workers=self.config.senders,
+                                          thread_name_prefix="indexer-sender")
         self._bulk = BulkWriter(self.backend, self.metrics, self._abandon,
                                 self.config.retry_initial_s, self.config.retry_max_s)
         self._deadletters = DeadLetterWriter(settings, self._abandon, self.config.retry_initial_s,
                                              self.config.retry_max_s)
         self._batch = Batch()
         self._in_flight: deque[Future[Stored]] = deque()
+        self._keys_in_flight: dict[Future[Stored], set[tuple[str, str]]] = {}
         self._assigned: set[TP] = set()
         self._committed: dict[TP, int] = {}
         self._paused = False
@@ -242,11 +246,22 @@ class Indexer:
         for family, received in batch.received.items():
             self.metrics.received.labels(family).inc(received)
         self.metrics.batch_docs.observe(len(batch.actions))
-        self._in_flight.append(self._sender.submit(self._store, batch))
+        for done in [f for f in self._keys_in_flight if f.done()]:
+            del self._keys_in_flight[done]
+        keys = set(batch.actions)
+        earlier = [f for f, k in self._keys_in_flight.items() if not keys.isdisjoint(k)]
+        future = self._sender.submit(self._store, batch, earlier)
+        self._keys_in_flight[future] = keys
+        self._in_flight.append(future)
         self.metrics.pending_batches.set(len(self._in_flight))
 
-    def _store(self, batch: Batch) -> Stored:
+    def _store(self, batch: Batch, earlier: list[Future[Stored]]) -> Stored:
         """Sender thread: store the batch, dead-letter what the backend refused."""
+        for fut in earlier:  # same document in an earlier batch: let that write land first
+            while not fut.done():
+                if self._abandon.is_set():
+                    raise Abandoned("shutdown while waiting for an earlier batch")
+                wait([fut], timeout=0.5)
         outcome = self._bulk.store(list(batch.actions.values()))
         deadletters = list(batch.deadletters)
         for action, etype, reason in outcome.rejected:
@@ -328,6 +343,7 @@ class Indexer:
         for fut in self._in_flight:
             fut.cancel()
         self._in_flight.clear()
+        self._keys_in_flight.clear()
 
     def _commit(self, offsets: dict[TP, int], asynchronous: bool) -> None:
         owned = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in self._assigned]

@@ -12,7 +12,7 @@ from playscope import topics
 from playscope.config import Settings
 from playscope.indices import FAMILIES
 
-from .helpers import committed_equals_end, count, produce, running_indexer, wait_for
+from .helpers import committed_equals_end, config, count, produce, running_indexer, wait_for
 
 NOW = int(time.time() * 1000) // 1000 * 1000
 BACKENDS = ["elasticsearch", "opensearch"]
@@ -132,3 +132,53 @@ def test_refused_documents_are_deadlettered_while_the_rest_lands(target: tuple[S
     assert indexer.metrics.value("playscope_indexer_deadlettered_events_total",
                                  {"family": "logs", "error_type": "invalid_record"}) == 2
     assert committed_equals_end(settings, topics.DEADLETTER)
+
+
+def test_later_versions_of_a_document_win_across_concurrent_batches(settings: Settings, es: Any) -> None:
+    """A big batch ends with version 1 of a session; a tiny batch right after holds version 2.
+    With several senders the tiny one would land first unless batches sharing an id wait."""
+    pad = "x" * 8000
+    big = [{"session_id": f"other{i}", "start_ts": NOW, "play_ms": i, "pad": pad} for i in range(2999)]
+    records = [*big, {"session_id": "same", "start_ts": NOW, "play_ms": 1},
+               {"session_id": "same", "start_ts": NOW, "play_ms": 2}]
+    produce(settings, topics.QOE_SESSIONS, records, key=lambda r: b"k")  # one partition, in order
+    cfg = config(batch_max_docs=3000, batch_max_bytes=80 * 1024 * 1024, batch_max_wait_s=0.01,
+                 senders=4, max_pending_batches=8)
+    with running_indexer(settings, cfg):
+        wait_for(lambda: committed_equals_end(settings, topics.QOE_SESSIONS), what="sessions committed")
+    es.indices.refresh(index=pattern(settings, "sessions"))
+    hits = es.search(index=pattern(settings, "sessions"), query={"ids": {"values": ["same"]}})["hits"]["hits"]
+    assert [h["_source"]["play_ms"] for h in hits] == [2]
+    assert count(es, pattern(settings, "sessions")) == 3000
+
+
+def test_retention_sweep_deletes_only_expired_daily_indices(target: tuple[Settings, Any],
+                                                            tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    settings, client = target
+    old_ts = NOW - 40 * 86_400_000
+    produce(settings, topics.PLAYBACK_EVENTS, [event(1, ts=old_ts), event(2)])
+    produce(settings, topics.SERVICE_LOGS, [{"ts": old_ts, "service": "a", "message": "m"}])
+    with running_indexer(settings):
+        wait_for(lambda: committed_equals_end(settings, topics.PLAYBACK_EVENTS)
+                 and committed_equals_end(settings, topics.SERVICE_LOGS), what="committed")
+    before = sorted(client.indices.get(index=f"{settings.index_prefix}playscope-*"))
+    assert len(before) == 3
+    cfg_file = tmp_path / "playscope.yaml"
+    cfg_file.write_text(yaml.safe_dump({"index_prefix": settings.index_prefix, "backend": settings.backend}))
+    done = subprocess.run(
+        [sys.executable, "-m", "playscope.cli", "indexer", "--config", str(cfg_file),
+         "--retention-only", "--retention-days", "30"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    old_day = time.strftime("%Y.%m.%d", time.gmtime(old_ts / 1000))
+    expired = sorted(f"{settings.index_prefix}playscope-{f}-{old_day}" for f in ("logs", "playback"))
+    assert sorted(done.stdout.split()) == sorted(["deleted"] * 2 + expired)
+    after = sorted(client.indices.get(index=f"{settings.index_prefix}playscope-*"))
+    assert after == sorted(set(before) - set(expired))
+    assert count(client, pattern(settings, "playback")) == 1
