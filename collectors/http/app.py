@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,7 +20,6 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,10 +27,12 @@ from starlette.routing import Route
 from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record
 from collectors.http import cmcd as cmcd_codec
 from collectors.http import otlp
+from collectors.http.auth import KeyedCORSMiddleware, KeyStore
 from collectors.http.body import BadBody, BadLine, TooLarge, decompress, parse_items
 from collectors.http.cmcd_events import to_event
 from collectors.http.config import CollectorConfig
 from collectors.http.metrics import CollectorMetrics
+from collectors.http.privacy import Pseudonymizer
 from collectors.http.ratelimit import RateLimiter
 from collectors.http.spool import Spool
 from playscope import topics
@@ -62,7 +64,9 @@ class Collector:
         self.config = config
         self.metrics = metrics or CollectorMetrics()
         self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
-        self.api_keys = frozenset(config.api_keys)
+        self.keys = KeyStore(config.applications, config.api_keys, config.keys_file, config.allowed_origins,
+                             config.rate_limit_per_s, config.rate_burst)
+        self.privacy = Pseudonymizer(config.privacy)  # identifiers hashed before anything is produced
         self.topic_events = settings.topic(topics.PLAYBACK_EVENTS)
         self.topic_logs = settings.topic(topics.SERVICE_LOGS)
         self.topic_deadletter = settings.topic(topics.DEADLETTER)
@@ -78,6 +82,9 @@ class Collector:
             self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes, self.producer)
             self.spool.start()
         log_event(log, "collector.started", bootstrap=self.settings.kafka.bootstrap)
+        if not self.privacy.enabled:
+            log_event(log, "collector.privacy_disabled", level=logging.WARNING,
+                      detail="collector.privacy.secret is not set: profile_id is stored as sent, IP fields dropped")
 
     def stop(self) -> None:
         if self.spool is not None:
@@ -90,16 +97,22 @@ class Collector:
     # -- the request pipeline -------------------------------------------------------------
     def admit(self, request: Request) -> None:
         """API key and rate limit, before reading the body."""
-        key = ""
-        if self.api_keys:
+        who = ""
+        limiter = self.limiter
+        if self.keys.enabled:
             key = _api_key(request)
             if not key:
                 raise HttpError(401, "unauthorized", "an API key is required (X-API-Key)")
-            if key not in self.api_keys:
+            application = self.keys.lookup(key)
+            if application is None:
                 raise HttpError(401, "unauthorized", "unknown API key")
-        if self.limiter.enabled:
-            who = key or (request.client.host if request.client else "unknown")
-            wait = self.limiter.check(who)
+            origin = request.headers.get("origin")
+            if origin and not application.allows(origin):
+                raise HttpError(403, "origin_not_allowed", "this API key is not allowed from this origin")
+            who, limiter = application.name, application.limiter or self.limiter
+        if limiter.enabled:
+            who = who or (request.client.host if request.client else "unknown")
+            wait = limiter.check(who)
             if wait > 0:
                 raise HttpError(429, "rate_limited", "too many requests", RateLimiter.retry_after(wait))
 
@@ -148,10 +161,11 @@ class Collector:
             try:
                 if isinstance(value, BadLine):
                     raise ValidationError("", f"line is not JSON: {value.reason}")
-                record = validate(map_item(value) if map_item else value)
+                record = self.privacy.apply(validate(map_item(value) if map_item else value))
             except ValidationError as exc:
                 errors.append({"index": index, "field": exc.field, "reason": exc.reason})
                 original = raw if raw is not None else (value if not isinstance(value, BadLine) else b"")
+                original = self.privacy.scrub_original(original)
                 doc = deadletter_record(original, exc.reason, source, field=exc.field)
                 dead.append((self.topic_deadletter, None, dumps(doc)))
                 continue
@@ -240,6 +254,8 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         collector.start()
         assert collector.producer is not None
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, collector.keys.reload)
         poller = asyncio.create_task(collector.producer.poll_forever())
         try:
             yield
@@ -255,16 +271,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=list(config.allowed_origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=["Retry-After"],
-            max_age=86400,
-        )
-    ]
+    middleware = [Middleware(KeyedCORSMiddleware, store=collector.keys)]  # CORS per application key
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.collector = collector
     return app

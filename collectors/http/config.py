@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import Field
 
+from collectors.http.auth import ApplicationKey, TlsConfig
+from collectors.http.privacy import PrivacyConfig
 from playscope.config import Strict
 
 
@@ -29,3 +31,11 @@ class CollectorConfig(Strict):
     spool_dir: Path | None = None
     spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     log_level: str = "INFO"
+    # Keyed hashing of profile_id and client IPs before anything reaches Kafka (collectors/http/privacy.py).
+    privacy: PrivacyConfig = PrivacyConfig()
+    # HTTPS (certificate and key from files); None serves plain HTTP (behind a TLS-terminating proxy).
+    tls: TlsConfig | None = None
+    # API keys per application, stored as SHA-256 hex, each with its origins and rate limit
+    # (collectors/http/auth.py). keys_file holds more of them and is reloaded on change or SIGHUP.
+    applications: list[ApplicationKey] = Field(default_factory=list, repr=False)
+    keys_file: Path | None = None
