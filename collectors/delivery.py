@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -38,7 +39,7 @@ class BrokerUnavailable(Exception):
 @dataclass
 class BatchResult:
     size: int
-    failed: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, error)
+    failed: list[str] = field(default_factory=list)  # one error per record that failed
 
     @property
     def ok(self) -> bool:
@@ -46,23 +47,31 @@ class BatchResult:
 
 
 class _Batch:
-    __slots__ = ("failed", "lock", "on_done", "remaining", "size")
+    """Counts a batch's delivery reports; ``on_done`` runs exactly once, at the last one.
+
+    One bound method serves every record of the batch (no closure per record), and the count is
+    an ``itertools.count``: ``next()`` is atomic under the GIL, so reports served by two polling
+    threads at once (the event loop and the spool's replay thread) still finish the batch once.
+    """
+
+    __slots__ = ("_seen", "failed", "on_done", "size")
 
     def __init__(self, size: int, on_done: Callable[[BatchResult], None]) -> None:
         self.size = size
-        self.remaining = size
-        self.failed: list[tuple[int, str]] = []
+        self.failed: list[str] = []
         self.on_done = on_done
-        self.lock = threading.Lock()
+        self._seen = itertools.count(1)
 
-    def report(self, index: int, err: KafkaError | None) -> None:
-        with self.lock:
-            if err is not None:
-                self.failed.append((index, err.str()))
-            self.remaining -= 1
-            finished = self.remaining == 0
-        if finished:
-            self.on_done(BatchResult(self.size, sorted(self.failed)))
+    def report(self, err: KafkaError | None, _msg: Any = None) -> None:
+        if err is not None:
+            self.failed.append(err.str())
+        if next(self._seen) == self.size:
+            self.on_done(BatchResult(self.size, self.failed))
+
+    def fail(self, reason: str) -> None:
+        self.failed.append(reason)
+        if next(self._seen) == self.size:
+            self.on_done(BatchResult(self.size, self.failed))
 
 
 class DeliveryProducer:
@@ -93,18 +102,42 @@ class DeliveryProducer:
             on_done(BatchResult(0))
             return
         batch = _Batch(len(records), on_done)
-        produce = self._producer.produce
-        for index, (topic, key, value) in enumerate(records):
-            callback = _callback(batch, index)
-            while True:
-                try:
-                    produce(topic, value, key, on_delivery=callback)
-                    break
-                except BufferError:
-                    time.sleep(0.005)  # local queue full: the poll thread drains it
-                except KafkaException as exc:
-                    batch.report(index, exc.args[0])
-                    break
+        start = 0
+        count = len(records)
+        while start < count:  # one produce_batch per run of records for the same topic
+            topic = records[start][0]
+            end = start + 1
+            while end < count and records[end][0] == topic:
+                end += 1
+            self._produce_run(topic, [{"value": value, "key": key} for _t, key, value in records[start:end]],
+                              batch)
+            start = end
+
+    def _produce_run(self, topic: str, messages: list[dict[str, Any]], batch: _Batch) -> None:
+        """Queue ``messages`` for ``topic``: a local queue-full is waited out, any other local
+        error fails that record (librdkafka reports only the records it accepted)."""
+        report = batch.report
+        while messages:
+            try:
+                queued = self._producer.produce_batch(topic, messages, on_delivery=report)
+            except KafkaException as exc:
+                for _ in messages:
+                    batch.fail(exc.args[0].str())
+                return
+            if queued == len(messages):
+                return
+            retry: list[dict[str, Any]] = []
+            for message in messages:
+                err = message.pop("_error", None)
+                if err is None:
+                    continue
+                if err.code() == KafkaError._QUEUE_FULL:
+                    retry.append(message)
+                else:
+                    batch.fail(err.str())
+            messages = retry
+            if messages:
+                self._producer.poll(0.005)  # local queue full: serve reports, let it drain
 
     async def deliver(self, records: Sequence[Record], timeout_s: float) -> BatchResult:
         """``send`` for asyncio callers: wait (without blocking the loop) for the batch."""
@@ -190,13 +223,6 @@ class DeliveryProducer:
             if self._broker_up:
                 log_event(log, "kafka.broker_down", level=logging.WARNING, reason=err.str())
             self._broker_up = False
-
-
-def _callback(batch: _Batch, index: int) -> Callable[[KafkaError | None, Any], None]:
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        batch.report(index, err)
-
-    return on_delivery
 
 
 def _resolve(future: asyncio.Future[BatchResult], result: BatchResult) -> None:

@@ -33,7 +33,7 @@ class KafkaSink:
         def done(result: BatchResult) -> None:
             if not result.ok:
                 log_event(log, "agent.delivery_failed", level=logging.WARNING, failed=len(result.failed),
-                          reason=result.failed[0][1])
+                          reason=result.failed[0])
             on_done(result.ok)
 
         self.producer.send(records, done)

@@ -197,7 +197,7 @@ class Collector:
                     metrics.in_flight.dec()
                 metrics.produce_latency.observe(time.perf_counter() - started)
                 if result is None or not result.ok:
-                    reason = "timeout" if result is None else result.failed[0][1]
+                    reason = "timeout" if result is None else result.failed[0]
                     log_event(log, "collector.produce_failed", level=logging.WARNING, reason=reason,
                               records=len(batch))
                     # Records that did reach Kafka keep their event ids, so the client's retry
