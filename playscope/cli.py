@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from playscope.config import load_settings
 from playscope.errors import PlayscopeError
-from playscope.logs import setup_logging
+from playscope.logs import redact_in_logs, setup_logging
+from playscope.secrets import redacted, secret_values
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def _verb_parser(name: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"playscope {name}", description=VERBS[name].help)
     parser.add_argument("--config", help="config file (default: ./playscope.yaml if present)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective configuration (secrets masked) and exit")
     return parser
 
 
@@ -80,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(parsed.log_level.upper())
     try:
         settings = load_settings(parsed.config)
+        tree = settings.model_dump(mode="json")
+        redact_in_logs(secret_values(tree))
+        if parsed.print_config:
+            import yaml
+
+            print(yaml.safe_dump(redacted(tree), sort_keys=False), end="")
+            return 0
         return int(module.run(parsed, settings) or 0)
     except PlayscopeError as exc:
         print(f"playscope {name}: {exc}", file=sys.stderr)

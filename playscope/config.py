@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from playscope.errors import ConfigError
+from playscope.secrets import resolve_secrets
 
 DEFAULT_CONFIG_FILE = "playscope.yaml"
 
@@ -86,6 +87,18 @@ class Settings(BaseModel):
     topic_prefix: str = ""
     index_prefix: str = ""
     source_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _search_url_defaults(cls, data: Any) -> Any:
+        """A section that sets only credentials (``PLAYSCOPE__ELASTICSEARCH__PASSWORD_FILE``)
+        keeps the default URL."""
+        if isinstance(data, dict):
+            for name, url in (("elasticsearch", "http://localhost:9200"), ("opensearch", "http://localhost:9201")):
+                section = data.get(name)
+                if isinstance(section, dict) and "url" not in section:
+                    data[name] = {"url": url, **section}
+        return data
 
     def topic(self, name: str) -> str:
         """The actual name of SPEC 3 topic ``name`` in this deployment."""
@@ -188,6 +201,8 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
             raise ConfigError(f"{candidate}: top level must be a mapping")
         tree = loaded
     apply_env(tree, env)
+    # ${VAR} and *_file secrets (playscope/secrets.py): secrets stay out of the file and the CLI.
+    resolve_secrets(tree, env, source or "configuration")
     tree["source_file"] = source
     try:
         return Settings.model_validate(tree)

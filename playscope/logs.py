@@ -30,7 +30,22 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = value
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+        line = orjson.dumps(doc, default=str).decode()
+        for secret in _SECRETS:  # configured secrets never reach a log line, whatever logged them
+            if secret in line:
+                line = line.replace(secret, "***")
+        return line
+
+
+# The configured secrets in their JSON-escaped form (as they would appear inside a log line).
+_SECRETS: list[str] = []
+
+
+def redact_in_logs(values: set[str]) -> None:
+    """Mask these values wherever they would appear in a log line (called by the CLI with the
+    secrets of the configuration)."""
+    escaped = {orjson.dumps(v).decode()[1:-1] for v in values if v}
+    _SECRETS[:] = sorted(escaped | {v for v in values if v}, key=len, reverse=True)
 
 
 def setup_logging(level: str = "INFO") -> None:
