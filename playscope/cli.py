@@ -40,6 +40,10 @@ VERBS: dict[str, Verb] = {
 }
 
 
+# Verbs whose components talk to Kafka: their TLS/SASL settings are checked once before they start.
+KAFKA_VERBS = frozenset({"demo", "collector", "agent", "streams", "indexer", "alerts", "loadgen", "bench"})
+
+
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="playscope",
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(yaml.safe_dump(redacted(tree), sort_keys=False), end="")
             return 0
+        if name in KAFKA_VERBS and settings.kafka.security.protocol != "PLAINTEXT":
+            from playscope.kafka import check_credentials
+
+            check_credentials(settings.kafka)  # a wrong password fails here, not in an endless retry
         return int(module.run(parsed, settings) or 0)
     except PlayscopeError as exc:
         print(f"playscope {name}: {exc}", file=sys.stderr)

@@ -72,8 +72,48 @@ def aiokafka_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
             sasl_plain_username=sec.username,
             sasl_plain_password=sec.password,
         )
-    if sec.ca_file:
+    if sec.ca_file or sec.protocol in ("SSL", "SASL_SSL"):
         import ssl
 
+        # Verifies the broker's certificate and host name (against the system CAs without ca_file).
         kwargs["ssl_context"] = ssl.create_default_context(cafile=sec.ca_file)
     return kwargs
+
+
+def check_credentials(cfg: KafkaConfig, timeout_s: float = 15.0) -> None:
+    """Fail fast, with a clear message, when the brokers refuse our TLS or SASL settings.
+
+    Clients would otherwise retry a wrong password forever. One metadata request: an
+    authentication or handshake error reported by the client raises ConfigError at once;
+    a broker that is merely down is left to the components' own retry logic."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from playscope.errors import ConfigError
+
+    failures: list[str] = []
+
+    def on_error(err: KafkaError) -> None:
+        text = err.str()
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED) or any(
+                marker in text for marker in ("SSL handshake failed", "certificate verify failed", "Authentication")):
+            failures.append(text)
+
+    import logging
+    import time
+
+    admin = AdminClient({**admin_config(cfg), "error_cb": on_error, "socket.timeout.ms": 5000},
+                        logger=logging.getLogger("playscope.kafka.check"))
+    deadline = time.monotonic() + timeout_s
+    while not failures and time.monotonic() < deadline:
+        admin.poll(0.1)  # serves error_cb: an authentication failure shows up within a second
+        try:
+            admin.list_topics(timeout=0.5)
+            return
+        except KafkaException:
+            continue
+    if failures:
+        sec = cfg.security
+        who = f"user {sec.username!r} ({sec.sasl_mechanism}) " if sec.sasl_mechanism else ""
+        raise ConfigError(f"kafka.security: the brokers at {cfg.bootstrap} refused {who}over {sec.protocol}: "
+                          f"{failures[0]}")

@@ -19,12 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="provision: only create topics and index templates on the configured (possibly remote) servers",
     )
     parser.add_argument("--opensearch", action="store_true", help="also run OpenSearch (on :9201)")
+    parser.add_argument("--secure", action="store_true",
+                        help="Kafka with a TLS + SASL/SCRAM-SHA-512 listener and a generated CA; "
+                             "writes the client config to .playscope/secure/playscope.yaml")
     parser.add_argument("--partitions", type=int, default=None, help="partitions per topic (default 6)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
-    manager = StackManager(settings.home, settings)
+    manager = StackManager(settings.home, settings, secure=True if getattr(args, "secure", False) else None)
     if args.action == "up":
         return _up(manager, args, console)
     if args.action == "provision":

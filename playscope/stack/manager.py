@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from playscope.config import Settings
+from playscope.config import KafkaSecurity, Settings
 from playscope.errors import PortInUse, StackError
 from playscope.logs import log_event
 from playscope.stack import fetch
 from playscope.stack.ports import port_owner
 from playscope.stack.provision import ensure_templates, ensure_topics
-from playscope.stack.servers import ElasticsearchServer, JavaServer, KafkaServer, OpenSearchServer
+from playscope.stack.servers import (
+    ElasticsearchServer,
+    JavaServer,
+    KafkaServer,
+    OpenSearchServer,
+    SecureKafkaServer,
+)
 
 log = logging.getLogger("playscope.stack")
 Progress = Callable[[str], None]
@@ -39,12 +45,21 @@ def _port(url: str, default: int) -> int:
 class StackManager:
     """The servers of one stack home, and what ``up`` last started there."""
 
-    def __init__(self, home: Path, settings: Settings) -> None:
+    def __init__(self, home: Path, settings: Settings, secure: bool | None = None) -> None:
         self.home = Path(home)
         self.settings = settings
         dist = self.home / "dist"
         first_broker = settings.kafka.bootstrap.split(",")[0]
-        self.kafka = KafkaServer(self.home / "kafka", _port(first_broker, 9092), dist_cache=dist)
+        self.secure = bool(self._state().get("secure", False)) if secure is None else secure
+        self.kafka: KafkaServer
+        if self.secure:  # SASL_SSL + SCRAM-SHA-512 with a generated CA (docs/security.md)
+            self.kafka = SecureKafkaServer(self.home / "kafka-secure", _port(first_broker, 9092), dist_cache=dist,
+                                           tls_dir=self.home / "tls")
+            security = KafkaSecurity(**self.kafka.client_security())  # type: ignore[attr-defined]
+            self.settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={
+                "security": security, "bootstrap": self.kafka.bootstrap})})
+        else:
+            self.kafka = KafkaServer(self.home / "kafka", _port(first_broker, 9092), dist_cache=dist)
         self.elasticsearch = ElasticsearchServer(
             self.home / "elasticsearch", _port(settings.elasticsearch.url, 9200), dist_cache=dist
         )
@@ -106,9 +121,26 @@ class StackManager:
             say(f"{server.name}: healthy after {waited:.0f} s")
             log_event(log, "stack.healthy", server=server.name, seconds=round(waited, 1))
         self.home.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps({"opensearch": opensearch}))
+        self.state_file.write_text(json.dumps({"opensearch": opensearch, "secure": self.secure}))
+        if isinstance(self.kafka, SecureKafkaServer):
+            say(f"kafka: SASL_SSL (SCRAM-SHA-512); client config in {self.write_client_config()}")
         self.provision(opensearch, partitions, say)
         return bool(to_start)
+
+    def write_client_config(self) -> Path:
+        """``<home>/secure/playscope.yaml``: the ``kafka:`` section clients of the secure broker use
+        (``playscope --config`` it, or copy it); the password stays in its own 0600 file."""
+        import yaml
+
+        assert isinstance(self.kafka, SecureKafkaServer)
+        sec = self.kafka.client_security()
+        path = self.home / "secure" / "playscope.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        section = {"bootstrap": self.kafka.bootstrap, "security": {
+            "protocol": sec["protocol"], "sasl_mechanism": sec["sasl_mechanism"], "username": sec["username"],
+            "password_file": str((self.kafka.home / "client.password").resolve()), "ca_file": sec["ca_file"]}}
+        path.write_text(yaml.safe_dump({"kafka": section}, sort_keys=False))
+        return path
 
     def provision(self, opensearch: bool, partitions: int | None, say: Progress,
                   elasticsearch: bool = True) -> None:

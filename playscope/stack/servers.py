@@ -454,3 +454,113 @@ def tcp_open(host: str, port: int, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
+
+
+class SecureKafkaServer(KafkaServer):
+    """Kafka whose client listener is SASL_SSL with SCRAM-SHA-512 (``playscope stack up --secure``).
+
+    Its certificate is signed by the CA in ``tls_dir`` (made on first start). Two SCRAM users
+    are created when the storage is formatted: ``admin`` (the broker's own inter-broker login)
+    and the client ``username``. The controller listener stays on loopback only.
+    """
+
+    def __init__(self, home: Path, port: int = 9092, controller_port: int | None = None,
+                 dist_cache: Path | None = None, tls_dir: Path | None = None,
+                 username: str = "playscope", password: str | None = None) -> None:
+        super().__init__(home, port, controller_port, dist_cache)
+        self.tls_dir = (tls_dir or self.home / "tls").resolve()
+        self.username = username
+        self.password = password or self._stored_secret("client.password")
+        self.admin_password = self._stored_secret("admin.password")
+
+    @classmethod
+    def on_free_ports(cls, home: Path, dist_cache: Path | None = None) -> SecureKafkaServer:
+        return cls(home, free_port(), free_port(), dist_cache=dist_cache or default_dist_cache())
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.crt"
+
+    def _stored_secret(self, name: str) -> str:
+        """A random password kept in a 0600 file of the server's folder (stable across restarts)."""
+        import secrets as _secrets
+
+        path = self.home / name
+        if path.is_file():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        value = _secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return value
+
+    def client_security(self) -> dict[str, str]:
+        """The ``kafka.security`` section a client of this broker needs (password included)."""
+        return {"protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "username": self.username,
+                "password": self.password, "ca_file": str(self.ca_file)}
+
+    def _properties(self) -> str:
+        from playscope.stack.certs import ensure_ca, issue, pkcs12_keystore
+
+        ca = ensure_ca(self.tls_dir)
+        store_password = self._stored_secret("keystore.password")
+        leaf = issue(ca, self.tls_dir, "kafka")
+        keystore = pkcs12_keystore(leaf, ca, self.home / "kafka.p12", store_password)
+        plain = super()._properties().splitlines()
+        keep = [line for line in plain if not line.startswith(
+            ("listeners=", "advertised.listeners=", "listener.security.protocol.map=", "inter.broker.listener.name="))]
+        jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="admin" password="{self.admin_password}";')
+        return "\n".join([
+            *[line for line in keep if line],
+            f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port}",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={keystore}",
+            f"ssl.keystore.password={store_password}",
+            f"ssl.key.password={store_password}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={ca.cert}",
+            "ssl.endpoint.identification.algorithm=https",
+            "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
+            "",
+        ])
+
+    def _prepare(self, dist: Path) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds passwords
+        with os.fdopen(fd, "w") as f:
+            f.write(self._properties())
+        (self.home / "log4j2.yaml").write_text(_KAFKA_LOG4J)
+        if (self.home / "data" / "meta.properties").is_file():
+            return
+        jdk = find_jdk(self.min_java, self.name)
+        cmd = [str(jdk.java), "-cp", f"{dist}/*", "kafka.tools.StorageTool", "format",
+               "-t", _cluster_id(), "-c", str(props), "--ignore-formatted",
+               "--add-scram", f"SCRAM-SHA-512=[name=admin,password={self.admin_password}]",
+               "--add-scram", f"SCRAM-SHA-512=[name={self.username},password={self.password}]"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            out = (proc.stdout + proc.stderr).replace(self.password, "***").replace(self.admin_password, "***")
+            raise StackError(f"kafka: formatting storage failed:\n{out}")
+
+    def healthy(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        sec = self.client_security()
+        try:
+            admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0,
+                                 "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                                 "sasl.username": sec["username"], "sasl.password": sec["password"],
+                                 "ssl.ca.location": sec["ca_file"]})
+            meta = admin.list_topics(timeout=2)
+            return bool(meta.brokers)
+        except Exception:
+            return False
