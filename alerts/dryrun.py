@@ -18,25 +18,9 @@ SOURCE_FAMILY = {"qoe": "qoe", "service": "service"}
 
 
 def search_client(settings: Settings) -> Any:
-    cfg = settings.search
-    kwargs: dict[str, Any] = {}
-    if cfg.username:
-        kwargs["basic_auth"] = (cfg.username, cfg.password or "")
-    if cfg.api_key:
-        kwargs["api_key"] = cfg.api_key
-    if cfg.ca_file:
-        kwargs["ca_certs"] = cfg.ca_file
-    if settings.backend == "opensearch":
-        from opensearchpy import OpenSearch
+    from playscope.search import make_client
 
-        if "basic_auth" in kwargs:
-            kwargs["http_auth"] = kwargs.pop("basic_auth")
-        return OpenSearch(cfg.url, timeout=cfg.request_timeout_s, verify_certs=cfg.verify_certs, **kwargs)
-    from elasticsearch import Elasticsearch
-
-    return Elasticsearch(cfg.url, request_timeout=cfg.request_timeout_s, verify_certs=cfg.verify_certs,
-                         **kwargs)  # fmt: skip
-
+    return make_client(settings.search, settings.backend)
 
 def windows(
     client: Any, settings: Settings, since_ms: int | None, page: int = 2000

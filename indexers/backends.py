@@ -62,21 +62,9 @@ class ElasticsearchBackend:
     name = "elasticsearch"
 
     def __init__(self, cfg: SearchConfig) -> None:
-        from elasticsearch import Elasticsearch
+        from playscope.search import make_client
 
-        kwargs: dict[str, Any] = {
-            "request_timeout": cfg.request_timeout_s,
-            "max_retries": 0,
-            "retry_on_timeout": False,
-            "verify_certs": cfg.verify_certs,
-        }
-        if cfg.ca_file:
-            kwargs["ca_certs"] = cfg.ca_file
-        if cfg.api_key:
-            kwargs["api_key"] = cfg.api_key
-        elif cfg.username:
-            kwargs["basic_auth"] = (cfg.username, cfg.password or "")
-        self.client = Elasticsearch(cfg.url, **kwargs)
+        self.client = make_client(cfg, "elasticsearch", max_retries=0, retry_on_timeout=False)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         from elastic_transport import TransportError
@@ -118,19 +106,9 @@ class OpenSearchBackend:
     name = "opensearch"
 
     def __init__(self, cfg: SearchConfig) -> None:
-        from opensearchpy import OpenSearch
+        from playscope.search import make_client
 
-        kwargs: dict[str, Any] = {
-            "timeout": cfg.request_timeout_s,
-            "max_retries": 0,
-            "retry_on_timeout": False,
-            "verify_certs": cfg.verify_certs,
-        }
-        if cfg.ca_file:
-            kwargs["ca_certs"] = cfg.ca_file
-        if cfg.username:
-            kwargs["http_auth"] = (cfg.username, cfg.password or "")
-        self.client = OpenSearch(cfg.url, **kwargs)
+        self.client = make_client(cfg, "opensearch", max_retries=0, retry_on_timeout=False)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         from opensearchpy.exceptions import ConnectionError as OsConnectionError

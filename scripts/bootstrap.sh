@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-APT_PACKAGES=(maven kcat prometheus prometheus-alertmanager)
+APT_PACKAGES=(maven kcat prometheus prometheus-alertmanager nginx openssl)  # nginx: the TLS proxy of tests/security
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -18,7 +18,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian packages start their own daemons; playscope runs its own instances when needed.
-  for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+  for svc in prometheus prometheus-alertmanager prometheus-node-exporter nginx; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

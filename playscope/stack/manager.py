@@ -145,18 +145,16 @@ class StackManager:
     def provision(self, opensearch: bool, partitions: int | None, say: Progress,
                   elasticsearch: bool = True) -> None:
         """Create topics and index templates on the configured servers (local or not)."""
-        from elasticsearch import Elasticsearch
+        from playscope.search import make_client
 
         created = ensure_topics(self.settings, partitions)
         say(f"kafka: {len(created)} topics created" if created else "kafka: topics present")
         if elasticsearch:
-            with Elasticsearch(self.settings.elasticsearch.url, request_timeout=30) as es:
+            with make_client(self.settings.elasticsearch, "elasticsearch") as es:
                 names = ensure_templates(es, self.settings.index_prefix)
             say(f"elasticsearch: {len(names)} index templates installed")
         if opensearch:
-            from opensearchpy import OpenSearch
-
-            client = OpenSearch(self.settings.opensearch.url, timeout=30)
+            client = make_client(self.settings.opensearch, "opensearch")
             try:
                 names = ensure_templates(client, self.settings.index_prefix)
             finally:
