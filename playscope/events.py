@@ -12,7 +12,7 @@ import math
 from typing import Any, Final
 
 from playscope.errors import ValidationError
-from playscope.timeparse import parse_ts
+from playscope.timeparse import MAX_TS_MS, MIN_TS_MS, parse_ts
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -40,6 +40,10 @@ LOG_STRING_FIELDS: Final = ("host", "route", "method", "trace_id")
 MAX_ID_LEN: Final = 256
 MAX_DIM_LEN: Final = 256
 MAX_MESSAGE_LEN: Final = 64 * 1024
+
+# Event types the fast path takes whole; bitrate_change and error have extra rules (slow path).
+_PLAIN_TYPES: Final = EVENT_TYPES - {"bitrate_change", "error"}
+_INF: Final = math.inf
 
 
 def _require_id(record: dict[str, Any], field: str) -> None:
@@ -78,6 +82,32 @@ def _check_string(record: dict[str, Any], field: str, max_len: int = MAX_DIM_LEN
 
 def validate_playback_event(record: Any) -> dict[str, Any]:
     """Validate one SPEC 4 playback event; returns it normalised (``ts`` as epoch ms)."""
+    # Fast path for the common shape (exact str/int/float types, epoch-ms ``ts``, a plain event
+    # type): it only accepts what the full check below accepts and changes nothing. Anything
+    # else, valid or not, goes through the full check, which owns every error message.
+    if type(record) is dict:
+        get = record.get
+        eid = get("event_id")
+        sid = get("session_id")
+        ts = get("ts")
+        kind = get("type")
+        if (type(eid) is str and 0 < len(eid) <= MAX_ID_LEN and type(sid) is str and 0 < len(sid) <= MAX_ID_LEN
+                and type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS and type(kind) is str and kind in _PLAIN_TYPES):
+            for dim in DIMENSIONS:
+                value = get(dim)
+                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN):
+                    return _validate_playback_event(record)
+            for measure in MEASURES:
+                value = get(measure)
+                if value is not None:
+                    kind_of = type(value)
+                    if not ((kind_of is int and value >= 0) or (kind_of is float and 0.0 <= value < _INF)):
+                        return _validate_playback_event(record)
+            return record
+    return _validate_playback_event(record)
+
+
+def _validate_playback_event(record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValidationError("", f"an event must be a JSON object, got {_json_type(record)}")
     _require_id(record, "event_id")
@@ -88,7 +118,7 @@ def validate_playback_event(record: Any) -> dict[str, Any]:
     kind = record.get("type")
     if kind is None:
         raise ValidationError("type", "is required")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         shown = kind if isinstance(kind, str) else type(kind).__name__
         raise ValidationError("type", f"unknown event type {str(shown)[:40]!r}")
     for dim in DIMENSIONS:
@@ -113,6 +143,35 @@ def validate_playback_event(record: Any) -> dict[str, Any]:
 
 def validate_log_record(record: Any) -> dict[str, Any]:
     """Validate one SPEC 5 service log record; returns it normalised."""
+    # Fast path, as for playback events: exact types, epoch-ms ``ts``; only ``level`` may be
+    # normalised, after every other check passed. Everything else takes the full check.
+    if type(record) is dict:
+        get = record.get
+        ts = get("ts")
+        service = get("service")
+        message = get("message")
+        if (type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS and type(service) is str
+                and 0 < len(service) <= MAX_ID_LEN and type(message) is str and len(message) <= MAX_MESSAGE_LEN):
+            for field in LOG_STRING_FIELDS:
+                value = get(field)
+                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN):
+                    return _validate_log_record(record)
+            status = get("status")
+            if status is not None and not (type(status) is int and 100 <= status <= 599):
+                return _validate_log_record(record)
+            latency = get("latency_ms")
+            if latency is not None:
+                kind_of = type(latency)
+                if not ((kind_of is int and latency >= 0) or (kind_of is float and 0.0 <= latency < _INF)):
+                    return _validate_log_record(record)
+            level = get("level")
+            if level is not None and (type(level) is not str or level not in LOG_LEVELS):
+                return _validate_log_record(record)
+            return record
+    return _validate_log_record(record)
+
+
+def _validate_log_record(record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValidationError("", f"a log record must be a JSON object, got {_json_type(record)}")
     if "ts" not in record:
