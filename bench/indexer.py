@@ -24,6 +24,7 @@ from playscope.indices import FAMILIES
 from playscope.kafka import producer_config
 
 CHUNK = 5000
+CPU_S: dict[str, float] = {}  # client process CPU seconds per contender, summed over its runs
 
 
 def make_events(count: int, base_ts: int) -> list[dict[str, Any]]:
@@ -80,12 +81,14 @@ def _baseline(ns: Settings, events: list[dict[str, Any]], run_no: int, parallel:
         for ev in events
     ]
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if parallel:
         results = parallel_bulk(client, actions, thread_count=2, chunk_size=CHUNK, raise_on_error=True)
     else:
         results = streaming_bulk(client, actions, chunk_size=CHUNK, raise_on_error=True)
     ok = sum(1 for good, _ in results if good)
     elapsed = time.perf_counter() - started
+    CPU_S["parallel_bulk" if parallel else "streaming_bulk"] += time.process_time() - cpu_started
     backend.close()
     if ok != len(events):
         raise RuntimeError(f"baseline stored {ok} of {len(events)}")
@@ -95,6 +98,7 @@ def _baseline(ns: Settings, events: list[dict[str, Any]], run_no: int, parallel:
 def _through_indexer(ns: Settings, total: int) -> tuple[float, float]:
     """(seconds from first record read to last stored, seconds before the first record)."""
     begun = time.perf_counter()
+    cpu_started = time.process_time()
     with running(ns, batch_max_docs=CHUNK, families=("playback",)) as indexer:
         first = None
         deadline = begun + 600
@@ -104,6 +108,7 @@ def _through_indexer(ns: Settings, total: int) -> tuple[float, float]:
                                                        {"family": "playback"}) > 0:
                 first = now
             if indexer.stored_total >= total:
+                CPU_S["indexer"] += time.process_time() - cpu_started
                 return now - (first or begun), (first or begun) - begun
             time.sleep(0.005)
     raise RuntimeError(f"indexer stored {indexer.stored_total} of {total} in time")
@@ -113,6 +118,8 @@ def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
     count = 60_000 if quick else 300_000
     base_ts = int(time.time() * 1000) - count
     events = make_events(count, base_ts)
+    CPU_S.clear()
+    CPU_S.update({"indexer": 0.0, "streaming_bulk": 0.0, "parallel_bulk": 0.0})
     with bench_namespace(settings, "indexer") as ns:
         _produce(ns, events)
         # baseline before and after the indexer, averaged: drift in a shared machine's load
@@ -131,6 +138,9 @@ def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
         "ratio": round(docs_per_s / baseline_docs_per_s, 3),
         "streaming_bulk_docs_per_s": round(count / streaming_s),
         "parallel_bulk_docs_per_s": round(count / parallel_s),
+        # client-side CPU per document (all threads of this process): the indexer's own cost
+        "cpu_us_per_doc": {k: round(v / count / (1 if k == "indexer" else 2) * 1e6, 1)
+                           for k, v in CPU_S.items()},
         "documents": count,
         "backend": settings.backend,
         "startup_s": round(startup_s, 2),
