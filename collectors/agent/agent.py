@@ -68,6 +68,8 @@ class _Input:
 
         self.start = re.compile(config.multiline.start.encode()) if config.multiline else None
         self.pending: dict[str, _Pending] = {}
+        self.fields = tuple(config.fields.items())  # read once: _record runs for every line
+        self.service = config.service
 
 
 class Agent:
@@ -107,9 +109,10 @@ class Agent:
         read = 0
         if len(self.in_flight) < self.config.max_in_flight:
             for source in self.inputs:
+                take = self._take if source.start is not None else self._take_single
                 for line in source.tailer.read(self.config.batch_lines):
                     read += 1
-                    self._take(source, line)
+                    take(source, line)
                     if self._lines >= self.config.batch_lines:
                         self._ship()
                         if len(self.in_flight) >= self.config.max_in_flight:
@@ -137,9 +140,13 @@ class Agent:
         log_event(log, "agent.stopped", unconfirmed_batches=len(self.in_flight))
 
     # -- records -----------------------------------------------------------------------------
+    def _take_single(self, source: _Input, line: Line) -> None:
+        """An input without multi-line joining: every line is a record."""
+        self._emit(source, line.text, line.fingerprint, line.end_offset, line.path)
+
     def _take(self, source: _Input, line: Line) -> None:
         if source.start is None:
-            self._emit(source, [line.text], line.fingerprint, line.end_offset, line.path)
+            self._take_single(source, line)
             return
         pending = source.pending.get(line.fingerprint)
         starts = source.start.search(line.text) is not None
@@ -165,11 +172,9 @@ class Agent:
 
     def _emit_pending(self, source: _Input, fp: str) -> None:
         pending = source.pending.pop(fp)
-        self._emit(source, pending.lines, fp, pending.end_offset, pending.path)
+        self._emit(source, b"\n".join(pending.lines), fp, pending.end_offset, pending.path)
 
-    def _emit(self, source: _Input, lines: list[bytes], fp: str, end_offset: int, path: str) -> None:
-        raw = b"\n".join(lines)
-        RECEIVED.inc()
+    def _emit(self, source: _Input, raw: bytes, fp: str, end_offset: int, path: str) -> None:
         try:
             record = self._record(source, raw.decode("utf-8", errors="replace"), path)
             key = record["service"].encode()
@@ -185,16 +190,17 @@ class Agent:
 
     def _record(self, source: _Input, text: str, path: str) -> dict[str, Any]:
         record = source.parse(text)
-        for key, value in source.config.fields.items():
+        for key, value in source.fields:
             record.setdefault(key, value)
-        if source.config.service:
-            record.setdefault("service", source.config.service)
+        if source.service:
+            record.setdefault("service", source.service)
         record.setdefault("host", self.config.host)
         record["source_file"] = path
         return validate_log_record(record)
 
     # -- shipping and confirmation -------------------------------------------------------------
     def _ship(self) -> None:
+        RECEIVED.inc(self._lines)  # counted per batch, not per line: the counter takes a lock
         batch = _Batch(self._records, self._offsets, self._lines)
         self._records, self._offsets, self._lines = [], {}, 0
         self._last_flush = time.monotonic()

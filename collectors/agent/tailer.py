@@ -21,7 +21,7 @@ from playscope.logs import log_event
 log = logging.getLogger("playscope.agent.tailer")
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     fingerprint: str
     path: str
@@ -150,14 +150,15 @@ class Tailer:
                     budget -= 1
                     continue
                 return  # an incomplete last line: wait for its newline
-            start = 0
-            base = followed.offset
-            while start <= last_newline and budget > 0:
-                end = chunk.index(b"\n", start)
-                text = chunk[start:end]
-                start = end + 1
-                followed.offset = base + start
-                if len(text) > self.max_line_bytes:
-                    text = text[: self.max_line_bytes]
-                yield Line(followed.fingerprint, followed.path, text.rstrip(b"\r"), base + start)
-                budget -= 1
+            lines = chunk[:last_newline].split(b"\n")  # the complete lines, split in one pass
+            if len(lines) > budget:
+                del lines[budget:]
+            budget -= len(lines)
+            offset = followed.offset
+            fingerprint, path, max_bytes = followed.fingerprint, followed.path, self.max_line_bytes
+            for text in lines:
+                offset += len(text) + 1
+                followed.offset = offset
+                if len(text) > max_bytes:
+                    text = text[:max_bytes]
+                yield Line(fingerprint, path, text.rstrip(b"\r"), offset)
