@@ -14,7 +14,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from prometheus_client import Counter, Gauge
 
 from collectors.agent.checkpoint import Checkpoints
@@ -22,7 +21,7 @@ from collectors.agent.config import AgentConfig, InputConfig
 from collectors.agent.parsers import PARSERS, Parser
 from collectors.agent.sinks import SINKS
 from collectors.agent.tailer import Line, Tailer
-from collectors.delivery import Record
+from collectors.delivery import Record, encode
 from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
@@ -178,13 +177,13 @@ class Agent:
         try:
             record = self._record(source, raw.decode("utf-8", errors="replace"), path)
             key = record["service"].encode()
-            self._records.append((self.topic_logs, key, orjson.dumps(record)))
+            self._records.append((self.topic_logs, key, encode(record)))
         except ValidationError as exc:
             DISCARDED.inc()
             ERRORS.labels("parse").inc()
             doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
                                     host=self.config.host)
-            self._records.append((self.topic_deadletter, None, orjson.dumps(doc)))
+            self._records.append((self.topic_deadletter, None, encode(doc)))
         self._offsets[fp] = end_offset
         self._lines += 1
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record
+from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record, encode
 from collectors.http import cmcd as cmcd_codec
 from collectors.http import otlp
 from collectors.http.auth import KeyedCORSMiddleware, KeyStore
@@ -156,7 +156,7 @@ class Collector:
         good: list[Record] = []
         errors: list[dict[str, Any]] = []
         dead: list[Record] = []
-        dumps = orjson.dumps
+        dumps = encode  # orjson.dumps, sized for records kept until the batch is produced
         for index, (value, raw) in enumerate(items):
             try:
                 if isinstance(value, BadLine):
