@@ -136,6 +136,7 @@ class StreamsApp:
         )
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         big = {"max.message.bytes": str(cfg.max_state_bytes)}
+        table_opts: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "extra_topic_configs": big}
         self.t_events = self.app.topic(n.events, n.qoe_ticks, **raw)
         self.t_logs = self.app.topic(n.logs, n.service_ticks, **raw)
         self.t_partials = self.app.topic(n.partials, **raw)
@@ -145,9 +146,9 @@ class StreamsApp:
         self.t_qoe_metrics = self.app.topic(n.qoe_metrics, **raw)
         self.t_service_metrics = self.app.topic(n.service_metrics, **raw)
         self.t_deadletter = self.app.topic(n.deadletter, **raw)
-        self.qoe_table = self.app.Table("qoe-state", partitions=self.event_parts, extra_topic_configs=big)
-        self.service_table = self.app.Table("service-state", partitions=self.log_parts, extra_topic_configs=big)
-        self.merge_table = self.app.Table("merge-state", partitions=1, extra_topic_configs=big)
+        self.qoe_table = self.app.Table("qoe-state", partitions=self.event_parts, **table_opts)
+        self.service_table = self.app.Table("service-state", partitions=self.log_parts, **table_opts)
+        self.merge_table = self.app.Table("merge-state", partitions=1, **table_opts)
         self.qoe: dict[int, QoePartition] = {}
         self.service: dict[int, ServicePartition] = {}
         self.mergers: dict[str, WindowMerger] = {}

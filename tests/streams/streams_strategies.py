@@ -1,0 +1,50 @@
+"""Hypothesis strategies: random playback sessions with duplicates and bounded disorder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+KINDS = [
+    "playing",
+    "pause",
+    "resume",
+    "seek",
+    "rebuffer_start",
+    "rebuffer_end",
+    "bitrate_change",
+    "heartbeat",
+    "error",
+    "session_end",
+]
+
+
+@st.composite
+def session_events(draw: st.DrawFn, sid: str, t0: int, max_gap_ms: int, jitter_ms: int) -> list[dict[str, Any]]:
+    """One session's events in arrival order: ts order with jitter below ``jitter_ms``, some duplicates."""
+    n = draw(st.integers(1, 14))
+    t = t0
+    events: list[dict[str, Any]] = []
+    for i in range(n):
+        kind = "session_start" if i == 0 else draw(st.sampled_from(KINDS))
+        if i:
+            t += draw(st.integers(0, max_gap_ms))
+        e: dict[str, Any] = {"event_id": f"{sid}-{i}", "session_id": sid, "ts": t, "type": kind}
+        if draw(st.booleans()):
+            e["cdn"] = draw(st.sampled_from(["cdn-a", "cdn-b"]))
+        if draw(st.integers(0, 3)) == 0:
+            e["country"] = draw(st.sampled_from(["FR", "US"]))
+        if kind == "bitrate_change":
+            e["to_kbps"] = draw(st.sampled_from([800, 1600, 3200]))
+        elif draw(st.integers(0, 3)) == 0:
+            e["bitrate_kbps"] = draw(st.sampled_from([800, 1600, 3200]))
+        if kind == "error":
+            e["fatal"] = draw(st.booleans())
+            e["error_code"] = "E1"
+        events.append(e)
+    dups = draw(st.lists(st.integers(0, n - 1), max_size=3))
+    events += [dict(events[i]) for i in dups]
+    jitter = [draw(st.integers(0, jitter_ms)) for _ in events]
+    order = sorted(range(len(events)), key=lambda k: events[k]["ts"] + jitter[k])
+    return [events[k] for k in order]
