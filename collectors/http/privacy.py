@@ -51,6 +51,7 @@ class Pseudonymizer:
         self._key = (config.secret or "").encode()
         self.hash_fields = tuple(config.hash_fields)
         self.ip_fields = tuple(config.ip_fields)
+        self._fields = frozenset((*self.hash_fields, *self.ip_fields))
         names = "|".join(re.escape(f) for f in (*self.hash_fields, *self.ip_fields))
         self._raw_field = re.compile(rb'"(' + names.encode() + rb')"\s*:\s*"([^"\\]*)"') if names else None
 
@@ -62,6 +63,8 @@ class Pseudonymizer:
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
         """Pseudonymise ``record`` (a validated event or log record) and return it."""
+        if self._fields.isdisjoint(record):
+            return record  # the usual case: none of the fields is present (one C-level pass)
         for name in self.hash_fields:
             value = record.get(name)
             if isinstance(value, str) and value and value != "unknown" and self.enabled:
