@@ -69,7 +69,7 @@ def _produce(ns: Settings, rate: int, duration_s: float, probes: Probes) -> int:
             event_id = f"f{sent}"
             ev = {"event_id": event_id, "session_id": f"s{sent % 2000}", "ts": int(ts * 1000),
                   "type": "heartbeat", "cdn": f"cdn{sent % 4}", "bitrate_kbps": 4500}
-            producer.produce(name, orjson.dumps(ev), key=ev["session_id"].encode())
+            producer.produce(name, orjson.dumps(ev), key=f"s{sent % 2000}".encode())
             if sent % PROBE_EVERY == 0:
                 probes.add(event_id, ts)
             sent += 1

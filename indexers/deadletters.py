@@ -51,8 +51,9 @@ class DeadLetterWriter:
     @staticmethod
     def _collect_failures(failed: list[bytes]) -> Any:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                failed.append(msg.value())
+            value = msg.value()
+            if err is not None and value is not None:
+                failed.append(value)
 
         return on_delivery
 

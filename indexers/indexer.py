@@ -60,11 +60,11 @@ class Batch:
     size: int = 0
     started: float = 0.0
 
-    def add_offset(self, msg: Message) -> None:
+    def add_offset(self, topic: str, partition: int, offset: int) -> None:
         if not self.records:
             self.started = time.monotonic()
         self.records += 1
-        self.offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+        self.offsets[(topic, partition)] = offset + 1
 
 
 @dataclass
@@ -204,7 +204,8 @@ class Indexer:
             self._add(msg)
 
     def _add(self, msg: Message) -> None:
-        topic = msg.topic()
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        assert topic is not None and partition is not None and offset is not None  # a record, not an event
         family = self._family_of_topic[topic]
         batch = self._batch
         batch.received[family] += 1
@@ -225,7 +226,7 @@ class Indexer:
         else:
             batch.actions[(action.index, action.doc_id)] = action
             batch.size += len(action.source) + 100
-        batch.add_offset(msg)
+        batch.add_offset(topic, partition, offset)
 
     def _batch_due(self) -> bool:
         b = self._batch
@@ -350,7 +351,10 @@ class Indexer:
         if not owned or self._consumer is None:
             return
         try:
-            self._consumer.commit(offsets=owned, asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=owned, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=owned, asynchronous=False)
         except Exception as exc:  # e.g. a rebalance in progress; the next commit covers it
             self.metrics.errors.labels("commit").inc()
             log_event(log, "indexer.commit_failed", logging.WARNING, error=str(exc))
