@@ -40,14 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stage_settings(settings: Settings, stage: str) -> Settings:
-    from elasticsearch import Elasticsearch
-
+    from playscope.search import make_client
     from playscope.stack.provision import ensure_templates, ensure_topics
 
     tag = f"bench-{stage}-{uuid.uuid4().hex[:6]}"
     staged = settings.model_copy(update={"topic_prefix": f"{tag}.", "index_prefix": f"{tag}-"})
     ensure_topics(staged)
-    with Elasticsearch(staged.elasticsearch.url, request_timeout=30) as es:
+    with make_client(staged.elasticsearch, "elasticsearch") as es:
         ensure_templates(es, staged.index_prefix)
     return staged
 

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident-end", type=float, default=60.0)
     parser.add_argument("--opensearch", action="store_true", help="also start OpenSearch")
     parser.add_argument("--keep-topics", action="store_true", help="keep this run's Kafka topics afterwards")
+    parser.add_argument("--no-stack", action="store_true",
+                        help="use the configured Kafka and Elasticsearch as they are (remote or secure) "
+                             "instead of starting the local stack")
 
 
 def _demo_rules(webhook_url: str) -> dict[str, Any]:
@@ -63,8 +66,10 @@ def _write_files(run_dir: Path, settings: Settings, args: argparse.Namespace, po
     logs_dir = run_dir / "service-logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     config = {
-        "kafka": {"bootstrap": settings.kafka.bootstrap, "partitions": 3},
-        "elasticsearch": {"url": settings.elasticsearch.url},
+        "kafka": {**settings.kafka.model_dump(exclude_none=True, exclude={"security": {"password"}}),
+                  "partitions": 3},
+        "elasticsearch": settings.elasticsearch.model_dump(exclude_none=True,
+                                                           exclude={"password", "api_key"}),
         "topic_prefix": settings.topic_prefix,
         "window_s": args.window,
         "allowed_lateness_s": 2,
@@ -99,8 +104,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(width=200, soft_wrap=True, no_color=True)
     say = (lambda m: console.print(f"  {m}")) if live_tty else (lambda m: print(f"  {m}", flush=True))
     started = time.monotonic()
-    say("bringing the stack up")
-    StackManager(settings.home, settings).up(opensearch=args.opensearch, progress=say)
+    if args.no_stack:
+        say(f"using Kafka at {settings.kafka.bootstrap} and Elasticsearch at {settings.elasticsearch.url}")
+        StackManager(settings.home, settings).provision(args.opensearch, None, say)
+    else:
+        say("bringing the stack up")
+        StackManager(settings.home, settings).up(opensearch=args.opensearch, progress=say)
 
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
     run_dir = Path(settings.home).resolve() / "demo" / run_id
@@ -114,10 +123,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     demo_settings = settings.model_copy(update={"topic_prefix": f"demo-{run_id}.", "window_s": args.window})
     ensure_topics(demo_settings, partitions=3)
     config_path, agent_path, rules_path = _write_files(run_dir, demo_settings, args, ports, receiver.url)
-    run_settings = load_settings(config_path)
+    run_settings = load_settings(config_path, environ={**_secret_env(settings)})
     say(f"run {run_id}: topics {demo_settings.topic_prefix}*, logs in {run_dir}")
 
-    sup = Supervisor(run_dir, config_path)
+    sup = Supervisor(run_dir, config_path, _secret_env(settings))
     components = [
         Component("collector", ["collector"], f"http://127.0.0.1:{ports['collector']}/metrics"),
         Component("agent", ["agent", "-c", str(agent_path)], f"http://127.0.0.1:{ports['agent']}/metrics"),
@@ -161,6 +170,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.keep_topics:
         _delete_topics(run_settings)
     return 130 if interrupted else (1 if dead else 0)
+
+
+def _secret_env(settings: Settings) -> dict[str, str]:
+    """Secrets reach the components through their environment, never a file or a command line."""
+    env = {}
+    if settings.kafka.security.password:
+        env["PLAYSCOPE__KAFKA__SECURITY__PASSWORD"] = settings.kafka.security.password
+    for key in ("password", "api_key"):
+        value = getattr(settings.elasticsearch, key)
+        if value:
+            env[f"PLAYSCOPE__ELASTICSEARCH__{key.upper()}"] = value
+    return env
 
 
 def _wait_ready(sup: Supervisor, collector_port: int, say: Any, timeout_s: float = 90) -> None:

@@ -59,12 +59,14 @@ class Component:
 class Supervisor:
     """Starts components, notices when one dies, stops all of them."""
 
-    def __init__(self, log_dir: Path, config: Path) -> None:
+    def __init__(self, log_dir: Path, config: Path, env: dict[str, str] | None = None) -> None:
         self.log_dir = log_dir
         self.config = config
+        self.env = env or {}
         self.components: dict[str, Component] = {}
 
     def start(self, component: Component) -> Component:
+        component.env = {**self.env, **component.env}
         component.start(self.log_dir, self.config)
         self.components[component.name] = component
         return component

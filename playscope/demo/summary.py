@@ -17,10 +17,10 @@ from playscope.indices import FAMILIES
 
 def index_counts(settings: Settings, since_ms: int | None = None) -> dict[str, int]:
     """Documents per index family (refreshed first, so the count is what is searchable)."""
-    from elasticsearch import Elasticsearch
+    from playscope.search import make_client
 
     counts: dict[str, int] = {}
-    with Elasticsearch(settings.elasticsearch.url, request_timeout=30) as es:
+    with make_client(settings.elasticsearch, "elasticsearch") as es:
         es.indices.refresh(index=f"{settings.index_prefix}playscope-*", ignore_unavailable=True,
                            allow_no_indices=True)
         for name, family in FAMILIES.items():
