@@ -1,8 +1,8 @@
 """Indexer throughput (SPEC 11): docs/s through ``playscope indexer`` against a bare
 ``helpers.streaming_bulk`` of the same pre-built documents, in the same run.
 
-The baseline is the faster of ``streaming_bulk`` and a 2-thread ``parallel_bulk`` (the indexer
-uses two senders), each run once before and once after the indexer and averaged.
+The baseline is the faster of ``streaming_bulk`` and a ``parallel_bulk`` with as many threads as
+the indexer has senders, each run once before and once after the indexer and averaged.
 Both write the same documents (playback events, ids = event_id) into indices of the same
 template on the configured backend. The indexer reads them from Kafka, where they were produced
 before the clock starts; its time runs from the first record read to the last one stored
@@ -18,6 +18,7 @@ import orjson
 
 from bench.indexer_common import bench_namespace, running
 from indexers.backends import backend_for
+from indexers.config import IndexerConfig
 from playscope import topics
 from playscope.config import Settings
 from playscope.indices import FAMILIES
@@ -66,7 +67,7 @@ def _produce(ns: Settings, events: list[dict[str, Any]]) -> None:
 
 
 def _baseline(ns: Settings, events: list[dict[str, Any]], run_no: int, parallel: bool) -> float:
-    """Seconds for a bare streaming_bulk (or a 2-thread parallel_bulk) of the same documents."""
+    """Seconds for a bare streaming_bulk (or a parallel_bulk) of the same documents."""
     backend = backend_for(ns)
     client: Any = getattr(backend, "client")  # noqa: B009 - both backends expose their client
     if ns.backend == "opensearch":
@@ -83,7 +84,8 @@ def _baseline(ns: Settings, events: list[dict[str, Any]], run_no: int, parallel:
     started = time.perf_counter()
     cpu_started = time.process_time()
     if parallel:
-        results = parallel_bulk(client, actions, thread_count=2, chunk_size=CHUNK, raise_on_error=True)
+        threads = IndexerConfig().senders  # as many concurrent requests as the indexer makes
+        results = parallel_bulk(client, actions, thread_count=threads, chunk_size=CHUNK, raise_on_error=True)
     else:
         results = streaming_bulk(client, actions, chunk_size=CHUNK, raise_on_error=True)
     ok = sum(1 for good, _ in results if good)

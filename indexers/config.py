@@ -18,9 +18,9 @@ class IndexerConfig(Strict):
     batch_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=90 * 1024 * 1024)
     batch_max_wait_s: float = Field(default=0.5, gt=0, le=60)
     # Concurrent bulk requests (batches sharing a document id are still written in order).
-    senders: int = Field(default=2, ge=1, le=16)
+    senders: int = Field(default=3, ge=1, le=16)
     # Batches built but not yet stored; when reached the consumer is paused (backpressure).
-    max_pending_batches: int = Field(default=3, ge=1, le=64)
+    max_pending_batches: int = Field(default=4, ge=1, le=64)
     # Backoff for 429, 5xx and connection errors: exponential from initial to max, with jitter.
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)
