@@ -4,7 +4,9 @@ Every source partition reports, for each window it closes, its partial aggregate
 and then a mark with its frontier (all windows ending at or before it are closed there). A
 window is emitted once every source partition has reported and the lowest frontier among the
 partitions that have data has passed its end. A partition with no data at all reports ``None``
-and blocks nothing. Partials are stored per (partition, chunk), so a partial re-sent after a
+on every tick; it lets a window through only once it has reported ``None`` again after the
+others passed that window's end, so a partition that just received its first records (and so
+stopped reporting ``None``) is never overtaken. Partials are stored per (partition, chunk), so a partial re-sent after a
 restart replaces itself instead of adding twice.
 """
 
@@ -21,6 +23,7 @@ class WindowMerger:
         self.window_ms = window_ms
         self.parts = 0
         self.frontiers: dict[str, int | None] = {}
+        self.empty_seen: dict[str, int] = {}  # partition -> watermark of the others at its last None
         self.partials: dict[str, dict[str, dict[str, Any]]] = {}  # ws -> "p/chunk" -> {key: agg}
         self.emitted_upto = 0
         self.offset = -1
@@ -35,13 +38,14 @@ class WindowMerger:
     def mark(self, partition: int, parts: int, frontier: int | None) -> list[dict[str, Any]]:
         """Record a partition's frontier; return the window records that became complete."""
         self.parts = max(self.parts, parts)
-        self.frontiers[str(partition)] = frontier
-        if len(self.frontiers) < self.parts:
-            return []
+        key = str(partition)
+        self.frontiers[key] = frontier
         known = [f for f in self.frontiers.values() if f is not None]
-        if not known:
+        if frontier is None and known:
+            self.empty_seen[key] = min(known)
+        if len(self.frontiers) < self.parts or not known:
             return []
-        watermark = min(known)
+        watermark = min(f if f is not None else self.empty_seen.get(p, -1) for p, f in self.frontiers.items())
         records: list[dict[str, Any]] = []
         for ws in sorted(int(w) for w in self.partials):
             if ws + self.window_ms > watermark:
@@ -63,6 +67,7 @@ class WindowMerger:
         return {
             "parts": self.parts,
             "frontiers": self.frontiers,
+            "empty_seen": self.empty_seen,
             "partials": self.partials,
             "emitted_upto": self.emitted_upto,
             "offset": self.offset,
@@ -72,6 +77,7 @@ class WindowMerger:
     def load(self, raw: dict[str, Any]) -> None:
         self.parts = raw["parts"]
         self.frontiers = dict(raw["frontiers"])
+        self.empty_seen = dict(raw["empty_seen"])
         self.partials = raw["partials"]
         self.emitted_upto = raw["emitted_upto"]
         self.offset = raw["offset"]

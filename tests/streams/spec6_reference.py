@@ -76,7 +76,9 @@ def summarise(arrivals: list[dict[str, Any]], idle_ms: int) -> dict[str, Any]:
             rebuffers += 1
         elif state == "rebuffering" and kind in ("rebuffer_end", "playing", "resume"):
             nxt = "playing"
-        elif (state == "seeking" and kind in ("rebuffer_end", "playing", "resume")) or (state == "paused" and kind in ("resume", "playing")):
+        elif (state == "seeking" and kind in ("rebuffer_end", "playing", "resume")) or (
+            state == "paused" and kind in ("resume", "playing")
+        ):
             nxt = "playing" if played or kind == "playing" else "startup"
         if nxt == "playing" and not played:
             played, first_play = True, t

@@ -34,7 +34,7 @@ def write_config(settings: Settings, directory: Path, window_s: int = 2, latenes
 class Worker:
     """One ``playscope streams`` process."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, log_level: str = "WARNING") -> None:
         self.log = log
         self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()/kill()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYSCOPE")}
@@ -49,7 +49,7 @@ class Worker:
                 "--metrics-port",
                 "0",
                 "--log-level",
-                "WARNING",
+                log_level,
             ],
             cwd=REPO,
             env=env,

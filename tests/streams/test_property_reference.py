@@ -18,6 +18,7 @@ from streams_strategies import session_events
 
 from playscope import topics
 from playscope.config import Settings
+from playscope.stack.provision import ensure_topics
 from streams.qoe import IngestStats, QoePartition
 
 T0 = 1_767_225_600_000
@@ -60,6 +61,9 @@ def test_kafka_pipeline_matches_reference(
 ) -> None:
     directory: Path = tmp_path_factory.mktemp("prop")
     prefix = directory.name
+    # each example gets its own topics and app id: a restored clock would make its events late
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{prefix}."})
+    ensure_topics(settings, partitions=3)
     idle_ms = 4000
     sessions = [
         data.draw(session_events(f"{prefix}-{i}", T0 + i * 700, max_gap_ms=1500, jitter_ms=1500))

@@ -63,3 +63,22 @@ def test_events_after_close_are_counted_not_resummarised() -> None:
     assert part.advance().summaries == []
     assert stats.after_close == 1
     assert len(summaries) == 1
+
+
+def test_partition_state_round_trip_mid_session() -> None:
+    import orjson
+
+    events = full_session("s-rt")
+    first, second = events[:6], events[6:]
+    _, part, _ = run(first, until=0)
+    restored = QoePartition(window_ms=60_000, lateness_ms=LATENESS, idle_ms=IDLE, tombstone_ms=3_600_000)
+    restored.load(orjson.loads(orjson.dumps(part.to_dict())))
+    assert restored.to_dict() == part.to_dict()
+    stats = IngestStats()
+    summaries = []
+    for event in second:
+        restored.ingest(dict(event), stats)
+        summaries += restored.advance().summaries
+    restored.tick(10_000)
+    summaries += restored.advance().summaries
+    assert_matches(summaries[0], {**FULL_EXPECTED})
