@@ -27,6 +27,25 @@ def metrics_port(log: Path, timeout: float = 30) -> int:
     raise AssertionError(f"no metrics port in {log}")
 
 
+def wait_for_split(settings: Settings, workers: int, timeout: float = 90) -> None:
+    """Until the group is stable with every worker owning some event partitions."""
+    from confluent_kafka.admin import AdminClient
+
+    from playscope.kafka import admin_config
+
+    admin = AdminClient(admin_config(settings.kafka))
+    group = settings.group("streams")
+    events = settings.topic(topics.PLAYBACK_EVENTS)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = admin.describe_consumer_groups([group])[group].result()
+        owners = [m for m in desc.members if any(tp.topic == events for tp in m.assignment.topic_partitions)]
+        if str(desc.state).endswith("STABLE") and len(owners) == workers:
+            return
+        time.sleep(1)
+    raise AssertionError("the workers did not split the partitions")
+
+
 def received(port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     found = re.search(r'^playscope_streams_received_events_total\{stream="qoe"\} (\S+)$', text, re.M)
@@ -38,7 +57,8 @@ def test_two_workers_share_partitions(settings: Settings, tmp_path: Path) -> Non
     workers = [Worker(config, tmp_path / f"w{i}.log", log_level="INFO") for i in range(2)]
     try:
         ports = [metrics_port(w.log) for w in workers]
-        time.sleep(12)  # both join the group and get their partitions
+        wait_for_split(settings, 2)
+        time.sleep(3)  # let both finish recovering their tables
         events = workload(seed=9)
         produce(settings, topics.PLAYBACK_EVENTS, events)
         last_window = max(e["ts"] for e in events) // 2000 * 2000
