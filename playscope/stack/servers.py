@@ -381,7 +381,7 @@ class SearchServer(JavaServer):
             f"{p}_PATH_CONF": str(self.conf_dir.resolve()),
             f"{p}_JAVA_OPTS": f"-Dplayscope.home={self.home.resolve()}",
         }
-        return [*unprivileged_prefix(self.home), str(dist / "bin" / self.launcher)], env
+        return [*unprivileged_prefix(self.home, dist), str(dist / "bin" / self.launcher)], env
 
     def healthy(self) -> bool:
         try:
@@ -425,11 +425,27 @@ class OpenSearchServer(SearchServer):
 SERVICE_USER = "playscope"
 
 
-def unprivileged_prefix(home: Path) -> list[str]:
+def unreachable_ancestor(path: Path) -> Path | None:
+    """The first folder above ``path`` that other users cannot enter (no o+x), if any."""
+    for parent in reversed(path.resolve().parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def unprivileged_prefix(home: Path, dist: Path | None = None) -> list[str]:
     """Elasticsearch and OpenSearch refuse to run as root. As root (containers, CI), run them
     as a system user of their own, owning only the server's folder; otherwise run as is."""
     if os.geteuid() != 0:
         return []
+    for needed in (home, dist):
+        blocked = unreachable_ancestor(needed) if needed else None
+        if blocked is not None:
+            raise StackError(
+                f"Elasticsearch and OpenSearch cannot run as root, so they run as user '{SERVICE_USER}', "
+                f"who cannot enter {blocked} (on the way to {needed}). Use a PLAYSCOPE_HOME that other "
+                f"users can reach (e.g. under /var/lib or /srv), or allow it with: chmod o+x {blocked}"
+            )
     import pwd
 
     try:

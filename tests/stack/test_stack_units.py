@@ -111,3 +111,27 @@ def test_failed_fetch_leaves_no_half_written_cache(tmp_path: Path, monkeypatch: 
         assert [p.name for p in cache.iterdir()] == []  # no staging folder, no partial dist
     finally:
         fetch.versions.cache_clear()
+
+
+def test_a_home_the_service_user_cannot_reach_is_named() -> None:
+    import os
+    import shutil
+    import tempfile
+
+    from playscope.errors import StackError
+    from playscope.stack.servers import unprivileged_prefix, unreachable_ancestor
+
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own tmp_path is private to root already
+    base.chmod(0o755)
+    locked = base / "locked"
+    home = locked / "home"
+    home.mkdir(parents=True)
+    locked.chmod(0o700)
+    try:
+        assert unreachable_ancestor(home / "es") == locked
+        if os.geteuid() == 0:
+            with pytest.raises(StackError, match=r"cannot enter .*locked.*chmod o\+x"):
+                unprivileged_prefix(home)
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(base)
