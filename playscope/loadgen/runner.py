@@ -25,6 +25,8 @@ class LoadgenOptions:
     cmcd_fraction: float = 0.1
     logs_dir: Path | None = None  # services whose logs go to files for the agent
     sdk_services: tuple[str, ...] = ("playback-api", "profile")  # services using the logging handler
+    # Share of heartbeats sent malformed (as a buggy player build would), to exercise dead-lettering.
+    bad_fraction: float = 0.005
     tick_s: float = 0.25
     drain_s: float = 180.0  # after the run, how long sessions already started may play on
 
@@ -38,13 +40,15 @@ class LoadgenStats:
     rejected: int = 0
     failed_requests: int = 0
     sessions: int = 0
+    malformed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
 
 
-def _is_cmcd(session_id: str, fraction: float) -> bool:
-    return (zlib.crc32(session_id.encode()) % 1000) < fraction * 1000
+def _sampled(key: str, fraction: float) -> bool:
+    """A stable choice of about ``fraction`` of keys (the same key always gets the same answer)."""
+    return (zlib.crc32(key.encode()) % 10000) < fraction * 10000
 
 
 def run_loadgen(options: LoadgenOptions, settings: Any, progress: Callable[[LoadgenStats, float], None] | None = None,
@@ -76,7 +80,13 @@ def run_loadgen(options: LoadgenOptions, settings: Any, progress: Callable[[Load
                         sdk.write(event)
                     continue
                 stats.events += 1
-                (cmcd if _is_cmcd(event["session_id"], options.cmcd_fraction) else plain).append(event)
+                if _sampled(event["session_id"], options.cmcd_fraction):
+                    cmcd.append(event)
+                    continue
+                if event["type"] == "heartbeat" and _sampled(event["event_id"], options.bad_fraction):
+                    event = {**event, "bitrate_kbps": "HD"}  # a wrong type: the collector dead-letters it
+                    stats.malformed += 1
+                plain.append(event)
             for start in range(0, len(plain), 500):
                 beacons.send_json(plain[start:start + 500])
             beacons.send_cmcd(cmcd)

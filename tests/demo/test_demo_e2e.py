@@ -28,6 +28,6 @@ def test_demo_detects_notifies_and_resolves_the_incident(stack: StackManager) ->
     assert re.search(r"firing\s+cdn-rebuffering \(cdn=oca-edge-3\)", out), out[-2000:]
     assert re.search(r"firing\s+service-error-rate \(service=license\)", out), out[-2000:]
     assert not re.search(r"firing\s+cdn-rebuffering \(cdn=(?!oca-edge-3)", out), "a healthy CDN was paged"
-    for family in ("playback", "logs", "sessions", "qoe", "service", "alerts"):
+    for family in ("playback", "logs", "sessions", "qoe", "service", "alerts", "deadletter"):
         count = re.search(rf"playscope-{family}-\*[\s│|]+([\d,]+)", out)
         assert count and int(count.group(1).replace(",", "")) > 0, family
