@@ -9,10 +9,12 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 	.venv/bin/pytest
 
 lint: bootstrap
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 stack-up: bootstrap
 	.venv/bin/playscope stack up --opensearch

@@ -119,10 +119,11 @@ class AlertService:
                 deadline = time.monotonic() + 120
                 while ends and time.monotonic() < deadline:
                     for msg in consumer.consume(1000, 0.5):
-                        if msg.error() or msg.key() is None:
+                        key = msg.key()
+                        if msg.error() or key is None:
                             continue
                         value = msg.value()
-                        records.append((msg.key().decode(), orjson.loads(value) if value else None))
+                        records.append((key.decode(), orjson.loads(value) if value else None))
                     for tp in consumer.position([TopicPartition(self.state_topic, p) for p in list(ends)]):
                         if tp.offset >= ends[tp.partition]:
                             del ends[tp.partition]
@@ -202,12 +203,13 @@ class AlertService:
         changes: list[Change] = []
         deadletters: list[dict[str, Any]] = []
         for msg in msgs:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
                     metrics.ERRORS.labels("kafka").inc()
-                    log_event(log, "alerts.consume_error", logging.WARNING, error=str(msg.error()))
+                    log_event(log, "alerts.consume_error", logging.WARNING, error=str(error))
                 continue
-            source = self.topic_source[msg.topic()]
+            source = self.topic_source[msg.topic() or ""]  # a record without an error always has its topic
             metrics.RECEIVED.labels(source).inc()
             try:
                 record = parse_window(msg.value())

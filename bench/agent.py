@@ -17,7 +17,8 @@ import orjson
 from confluent_kafka import Producer
 
 from collectors.agent.agent import Agent
-from collectors.agent.config import AgentConfig
+from collectors.agent.config import AgentConfig, InputConfig
+from collectors.agent.sinks import KafkaSink
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
@@ -74,9 +75,10 @@ def run(settings: Settings, quick: bool) -> dict[str, Any]:
         path = Path(tmp) / "bench.log"
         _write(path, lines)
         size = path.stat().st_size
-        config = AgentConfig(inputs=[{"paths": [str(path)], "service": "bench"}],
+        config = AgentConfig(inputs=[InputConfig(paths=[str(path)], service="bench")],
                              checkpoint_file=Path(tmp) / "ckpt.json", metrics_port=0, batch_lines=5000)
         agent = Agent(settings, config)
+        assert isinstance(agent.sink, KafkaSink)  # the default sink
         # connected before timing, as the baseline's producer is
         agent.sink.producer.deliver_sync([(settings.topic(topics.SERVICE_LOGS), b"bench", WARM_UP)], 30)
         started, cpu = time.perf_counter(), time.process_time()

@@ -60,8 +60,10 @@ def startup(data: ReportData) -> Figure | None:
         return None
     fig, ax = plt.subplots(figsize=(10, 3.5))
     t = _times([p.ts for p in points])
-    ax.plot(t, [p.startup_p50 for p in points], label="p50", color="#3274d9")
-    ax.plot(t, [p.startup_p95 for p in points], label="p95", color="#8f3bb8")
+    # matplotlib's stubs take only numbers and arrays, but plot() draws datetimes through its date converter
+    # and None as a gap: the ignores below are for that
+    ax.plot(t, [p.startup_p50 for p in points], label="p50", color="#3274d9")  # type: ignore[arg-type]
+    ax.plot(t, [p.startup_p95 for p in points], label="p95", color="#8f3bb8")  # type: ignore[arg-type]
     ax.set_ylabel("startup time (ms)")
     ax.set_title("Startup time per window (all traffic)")
     ax.legend(loc="upper left")
@@ -74,7 +76,7 @@ def rebuffer_by_cdn(data: ReportData) -> Figure | None:
         return None
     fig, ax = plt.subplots(figsize=(10, 4))
     for cdn, series in data.rebuffer_by_cdn.items():
-        ax.plot(_times([ts for ts, _ in series]), [v for _, v in series], label=cdn)
+        ax.plot(_times([ts for ts, _ in series]), [v for _, v in series], label=cdn)  # type: ignore[arg-type]
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title("Rebuffer ratio by CDN")
     ax.legend(loc="upper left", ncols=min(4, len(data.rebuffer_by_cdn)))

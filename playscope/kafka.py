@@ -102,8 +102,9 @@ def check_credentials(cfg: KafkaConfig, timeout_s: float = 15.0) -> None:
     import logging
     import time
 
-    admin = AdminClient({**admin_config(cfg), "error_cb": on_error, "socket.timeout.ms": 5000},
-                        logger=logging.getLogger("playscope.kafka.check"))
+    # the client's stub types config values as scalars only, but callbacks such as error_cb go in the same dict
+    conf: dict[str, Any] = {**admin_config(cfg), "error_cb": on_error, "socket.timeout.ms": 5000}
+    admin = AdminClient(conf, logger=logging.getLogger("playscope.kafka.check"))
     deadline = time.monotonic() + timeout_s
     while not failures and time.monotonic() < deadline:
         admin.poll(0.1)  # serves error_cb: an authentication failure shows up within a second

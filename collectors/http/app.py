@@ -387,7 +387,7 @@ def _cmcd_body(body: bytes, media_type: str) -> list[tuple[Any, bytes | None]]:
 
 
 def _identity(value: Any) -> dict[str, Any]:
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _media_type(request: Request) -> str:

@@ -39,6 +39,8 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}/hook"
 
     def start(self) -> WebhookReceiver:

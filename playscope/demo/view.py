@@ -54,8 +54,11 @@ class WindowWatcher:
             msg = self.consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
+            value = msg.value()
+            if value is None:
+                continue
             try:
-                doc = orjson.loads(msg.value())
+                doc = orjson.loads(value)
             except orjson.JSONDecodeError:
                 continue
             self.windows += 1

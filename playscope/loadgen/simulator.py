@@ -78,8 +78,11 @@ class Simulator:
         self._session_count = 0
 
     # -- playback ------------------------------------------------------------------------
-    def _incident_on(self, ts: int) -> bool:
-        return self.incident is not None and self.incident.active((ts - self.start_ms) / 1000)
+    def _incident_at(self, ts: int) -> Incident | None:
+        """The incident if it is active at ``ts``, else None."""
+        if self.incident is not None and self.incident.active((ts - self.start_ms) / 1000):
+            return self.incident
+        return None
 
     def _new_session(self, ts: int) -> None:
         rng = self.rng
@@ -111,8 +114,9 @@ class Simulator:
         end = t + int(rng.expovariate(1 / self.mean_session_s) * 1000) + 5000
         while t < end:
             t += rng.randint(2000, 5000)
-            stall_p = (self.incident.rebuffer_probability
-                       if self._incident_on(t) and s.dims["cdn"] == self.incident.cdn  # type: ignore[union-attr]
+            incident = self._incident_at(t)
+            stall_p = (incident.rebuffer_probability
+                       if incident is not None and s.dims["cdn"] == incident.cdn
                        else 0.01)
             action = rng.random()
             if action < stall_p:
@@ -145,8 +149,9 @@ class Simulator:
         rng = self.rng
         service = rng.choice(tuple(SERVICES))
         route = rng.choice(SERVICES[service])
-        failing = self._incident_on(ts) and service == self.incident.service  # type: ignore[union-attr]
-        error_p = self.incident.error_rate if failing else 0.005  # type: ignore[union-attr]
+        incident = self._incident_at(ts)
+        failing = incident is not None and service == incident.service
+        error_p = incident.error_rate if incident is not None and failing else 0.005
         r = rng.random()
         status = rng.choice((500, 502, 503)) if r < error_p else (404 if r < error_p + 0.02 else 200)
         latency = rng.lognormvariate(3.5, 0.5) * (4 if failing else 1)

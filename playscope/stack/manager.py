@@ -53,9 +53,10 @@ class StackManager:
         self.secure = bool(self._state().get("secure", False)) if secure is None else secure
         self.kafka: KafkaServer
         if self.secure:  # SASL_SSL + SCRAM-SHA-512 with a generated CA (docs/security.md)
-            self.kafka = SecureKafkaServer(self.home / "kafka-secure", _port(first_broker, 9092), dist_cache=dist,
-                                           tls_dir=self.home / "tls")
-            security = KafkaSecurity(**self.kafka.client_security())  # type: ignore[attr-defined]
+            secure_kafka = SecureKafkaServer(self.home / "kafka-secure", _port(first_broker, 9092), dist_cache=dist,
+                                             tls_dir=self.home / "tls")
+            self.kafka = secure_kafka
+            security = KafkaSecurity.model_validate(secure_kafka.client_security())
             self.settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={
                 "security": security, "bootstrap": self.kafka.bootstrap})})
         else:
@@ -164,7 +165,7 @@ class StackManager:
     def status(self) -> list[ServerStatus]:
         out = []
         for server in self.wanted():
-            endpoint = getattr(server, "url", None) or getattr(server, "bootstrap", "")
+            endpoint = str(getattr(server, "url", None) or getattr(server, "bootstrap", ""))
             out.append(ServerStatus(server.name, endpoint, server.pid(), server.healthy(),
                                     server.is_running()))
         return out
