@@ -13,8 +13,8 @@ class StreamsConfig(Strict):
     # How often a worker checks for quiet partitions and advances their clocks by wall time.
     tick_interval_s: float = Field(default=1.0, gt=0)
     # Batching: at most this many records per batch, waiting at most batch_wait_s for them.
-    batch_size: int = Field(default=2000, ge=1, le=100_000)
-    batch_wait_s: float = Field(default=0.2, gt=0)
+    batch_size: int = Field(default=10_000, ge=1, le=100_000)
+    batch_wait_s: float = Field(default=0.5, gt=0)
     # Closed sessions are remembered this long (event time) so late events are not re-summarised.
     tombstone_s: float = Field(default=3600.0, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

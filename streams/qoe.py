@@ -51,6 +51,9 @@ class QoePartition:
         self.windows = QoeWindows(window_ms)
         self._due: list[tuple[int, int, str]] = []  # (ts, seq, sid) of buffered events
         self._idle: list[tuple[int, str]] = []  # (deadline, sid)
+        # Encoded state of each session, redone only for sessions touched since the last snapshot.
+        self._encoded: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
 
     # -- input -----------------------------------------------------------------------------
     def ingest(self, event: dict[str, Any], stats: IngestStats) -> None:
@@ -65,6 +68,7 @@ class QoePartition:
             stats.duplicates += 1
             return
         seen.add(event["event_id"])
+        self._dirty.add(sid)
         stats.accepted += 1
         if self.frontier is not None and ts < self.frontier:
             stats.late += 1
@@ -118,9 +122,10 @@ class QoePartition:
         effective = max(ts, floor)
         if effective != ts:
             event = {**event, "ts": effective}
-        if event.get("_late"):
-            self.windows.count(effective, "late_events", {**session.window_dims(), **_dims(event)})
+        self._dirty.add(sid)
         session.apply(event, self.windows)
+        if event.get("_late"):
+            self.windows.count(effective, "late_events", session.window_dims())
         if session.state == ENDED:
             self._finish(session, out)
         else:
@@ -136,6 +141,7 @@ class QoePartition:
             self._finish(session, out)
 
     def _finish(self, session: Session, out: Output) -> None:
+        self._dirty.add(session.sid)
         out.summaries.append(session.summary())
         del self.sessions[session.sid]
         self.ids.pop(session.sid, None)
@@ -147,7 +153,8 @@ class QoePartition:
             end = self.frontier + self.window_ms
             for session in self.sessions.values():
                 session.accrue_to(end, self.windows)
-            self.windows.agg(self.frontier, "total")  # the total group reports even when empty
+            self._dirty.update(self.sessions)
+            self.windows.windows.setdefault(self.frontier, {})  # reported even when empty
             out.windows.extend(self.windows.pop_closed(end))
             self.frontier = end
 
@@ -159,15 +166,31 @@ class QoePartition:
                 del self.tombstones[sid]
 
     # -- state -----------------------------------------------------------------------------
+    def _encode_session(self, sid: str) -> dict[str, Any] | None:
+        session = self.sessions.get(sid)
+        queue = self.pending.get(sid)
+        if session is None and not queue:
+            return None
+        return {
+            "session": None if session is None else session.to_dict(),
+            "ids": list(self.ids.get(sid, ())),
+            "pending": [list(p) for p in queue or ()],
+        }
+
     def to_dict(self) -> dict[str, Any]:
+        for sid in self._dirty:
+            encoded = self._encode_session(sid)
+            if encoded is None:
+                self._encoded.pop(sid, None)
+            else:
+                self._encoded[sid] = encoded
+        self._dirty.clear()
         return {
             "clock": self.clock,
             "frontier": self.frontier,
             "offsets": self.offsets,
             "seq": self.seq,
-            "sessions": {sid: s.to_dict() for sid, s in self.sessions.items()},
-            "ids": {sid: list(ids) for sid, ids in self.ids.items()},
-            "pending": {sid: [list(p) for p in q] for sid, q in self.pending.items()},
+            "sessions": self._encoded,
             "tombstones": self.tombstones,
             "windows": self.windows.to_dict(),
         }
@@ -177,9 +200,15 @@ class QoePartition:
         self.frontier = raw["frontier"]
         self.offsets = dict(raw["offsets"])
         self.seq = raw["seq"]
-        self.sessions = {sid: Session.from_dict(s) for sid, s in raw["sessions"].items()}
-        self.ids = {sid: set(ids) for sid, ids in raw["ids"].items()}
-        self.pending = {sid: [(p[0], p[1], p[2]) for p in q] for sid, q in raw["pending"].items()}
+        self._encoded = dict(raw["sessions"])
+        self._dirty = set()
+        self.sessions = {
+            sid: Session.from_dict(e["session"]) for sid, e in self._encoded.items() if e["session"] is not None
+        }
+        self.ids = {sid: set(e["ids"]) for sid, e in self._encoded.items() if e["ids"]}
+        self.pending = {
+            sid: [(p[0], p[1], p[2]) for p in e["pending"]] for sid, e in self._encoded.items() if e["pending"]
+        }
         for queue in self.pending.values():
             heapq.heapify(queue)
         self.tombstones = dict(raw["tombstones"])
@@ -188,7 +217,3 @@ class QoePartition:
         heapq.heapify(self._due)
         self._idle = [(s.last_ts + self.idle_ms, sid) for sid, s in self.sessions.items() if s.start_ts]
         heapq.heapify(self._idle)
-
-
-def _dims(event: dict[str, Any]) -> dict[str, str]:
-    return {d: event[d] for d in ("cdn", "isp", "device", "country") if isinstance(event.get(d), str) and event[d]}

@@ -26,18 +26,18 @@ TIME_FIELDS = {PLAYING: "play_ms", REBUFFERING: "rebuffer_ms", SEEKING: "seek_ms
 
 
 class Contributions(Protocol):
-    def span(self, start: int, end: int, state: str, dims: dict[str, str], bitrate: float | None) -> None:
+    def span(self, start: int, end: int, state: str, dims: tuple[str, ...], bitrate: float | None) -> None:
         """Time ``[start, end)`` spent in ``state``."""
 
-    def count(self, ts: int, field: str, dims: dict[str, str], value: float = 1) -> None:
+    def count(self, ts: int, field: str, dims: tuple[str, ...], value: float = 1) -> None:
         """A count (or a sample, for ``startup_ms``) attributed to the instant ``ts``."""
 
 
 class NoContributions:
-    def span(self, start: int, end: int, state: str, dims: dict[str, str], bitrate: float | None) -> None:
+    def span(self, start: int, end: int, state: str, dims: tuple[str, ...], bitrate: float | None) -> None:
         pass
 
-    def count(self, ts: int, field: str, dims: dict[str, str], value: float = 1) -> None:
+    def count(self, ts: int, field: str, dims: tuple[str, ...], value: float = 1) -> None:
         pass
 
 
@@ -109,8 +109,10 @@ class Session:
         self.end_ts: int | None = None
 
     # -- applying events -------------------------------------------------------------------
-    def window_dims(self) -> dict[str, str]:
-        return {d: self.dims.get(d, UNKNOWN) for d in ("cdn", "isp", "device", "country")}
+    def window_dims(self) -> tuple[str, str, str, str]:
+        """(cdn, isp, device, country) in force: the dimensions QoE windows group by."""
+        d = self.dims
+        return (d.get("cdn", UNKNOWN), d.get("isp", UNKNOWN), d.get("device", UNKNOWN), d.get("country", UNKNOWN))
 
     def accrue_to(self, ts: int, sink: Contributions) -> None:
         """Credit window time in the current state up to ``ts`` (no effect on the summary)."""

@@ -103,44 +103,82 @@ def decode_agg(raw: dict[str, Any]) -> dict[str, Any]:
 def merge_agg(into: dict[str, Any], other: dict[str, Any]) -> None:
     for k, v in other.items():
         if isinstance(v, Sketch):
-            into[k].merge(v) if k in into else into.__setitem__(k, v)
+            if k not in into:
+                into[k] = Sketch()
+            into[k].merge(v)
         else:
             into[k] = into.get(k, 0) + v
 
 
+QOE_DIMS = ("cdn", "isp", "device", "country")
+
+
 class QoeWindows(WindowSet):
     """Receives session contributions (see streams.session.Contributions) and splits time at
-    window boundaries."""
+    window boundaries. While a window is open it keeps one cell per combination of the four
+    dimensions (one dict update per contribution); the six groups are built when it closes."""
 
     def __init__(self, size_ms: int) -> None:
         super().__init__(size_ms, QOE_COUNTERS, ("startup_ms",))
+        self.cells: dict[int, dict[tuple[str, ...], dict[str, Any]]] = self.windows  # type: ignore[assignment]
 
-    def span(self, start: int, end: int, state: str, dims: dict[str, str], bitrate: float | None) -> None:
+    def cell(self, ws: int, dims: tuple[str, ...]) -> dict[str, Any]:
+        cells = self.windows.setdefault(ws, {})
+        agg = cells.get(dims)  # type: ignore[call-overload]
+        if agg is None:
+            agg = cells[dims] = dict.fromkeys(self.counters, 0)  # type: ignore[index]
+            agg["startup_ms"] = Sketch()
+        return agg
+
+    def span(self, start: int, end: int, state: str, dims: tuple[str, ...], bitrate: float | None) -> None:
         fields = SPAN_FIELDS.get(state, ())
         if not fields:
             return
-        keys = group_keys(QOE_GROUPS, dims)
+        size = self.size_ms
         t = start
         while t < end:
-            ws = window_start(t, self.size_ms)
-            piece = min(end, ws + self.size_ms) - t
-            for key in keys:
-                agg = self.agg(ws, key)
-                for f in fields:
-                    agg[f] += piece
-                if state == "playing" and bitrate is not None:
-                    agg["bitrate_sum"] += bitrate * piece
-                    agg["bitrate_ms"] += piece
+            ws = t - t % size
+            piece = min(end, ws + size) - t
+            agg = self.cell(ws, dims)
+            for f in fields:
+                agg[f] += piece
+            if bitrate is not None and state == "playing":
+                agg["bitrate_sum"] += bitrate * piece
+                agg["bitrate_ms"] += piece
             t += piece
 
-    def count(self, ts: int, field: str, dims: dict[str, str], value: float = 1) -> None:
-        ws = window_start(ts, self.size_ms)
-        for key in group_keys(QOE_GROUPS, dims):
-            agg = self.agg(ws, key)
-            if field == "startup_ms":
-                agg["startup_ms"].add(value)
-            else:
-                agg[field] += value
+    def count(self, ts: int, field: str, dims: tuple[str, ...], value: float = 1) -> None:
+        agg = self.cell(ts - ts % self.size_ms, dims)
+        if field == "startup_ms":
+            agg["startup_ms"].add(value)
+        else:
+            agg[field] += value
+
+    def pop_closed(self, watermark: int) -> list[tuple[int, dict[str, dict[str, Any]]]]:
+        """Closed windows, their cells rolled up into the SPEC 7 groups (total always present)."""
+        out = []
+        for ws, cells in super().pop_closed(watermark):
+            groups: dict[str, dict[str, Any]] = {"total": {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}}
+            for dims, agg in cells.items():
+                for key in group_keys(QOE_GROUPS, dict(zip(QOE_DIMS, dims, strict=True))):  # type: ignore[arg-type]
+                    into = groups.get(key)
+                    if into is None:
+                        into = groups[key] = {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}
+                    merge_agg(into, agg)
+            out.append((ws, groups))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()}  # type: ignore[arg-type]
+            for ws, cells in self.windows.items()
+        }
+
+    def load(self, raw: dict[str, Any]) -> None:
+        self.windows = {
+            int(ws): {tuple(k.split(SEP)): decode_agg(a) for k, a in cells.items()}  # type: ignore[misc]
+            for ws, cells in raw.items()
+        }
 
 
 class ServiceWindows(WindowSet):

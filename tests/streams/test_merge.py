@@ -11,8 +11,8 @@ W = 2000
 def partial(attempts: int) -> dict:
     win = QoeWindows(W)
     for _ in range(attempts):
-        win.count(0, "attempts", {"cdn": "a", "isp": "i", "device": "d", "country": "c"})
-    return chunk_partial(win.windows[0])[0]
+        win.count(0, "attempts", ("a", "i", "d", "c"))
+    return chunk_partial(win.pop_closed(W)[0][1])[0]
 
 
 def total(records: list[dict]) -> int:
