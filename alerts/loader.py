@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from alerts.notifiers import NOTIFIERS, ChannelOptions
 from alerts.rule_types import RULE_TYPES, Rule
+from playscope.config import describe_validation_error
 from playscope.errors import ConfigError
 
 
@@ -142,7 +143,7 @@ def _load_channel(ruleset: RuleSet, where: str, name: str, options: Any,
     try:
         ruleset.channels[name] = Channel(name, notifier.Options.model_validate(expanded), where)
     except ValidationError as exc:
-        return _describe(exc, label)
+        return describe_validation_error(exc, label)
     return []
 
 
@@ -157,14 +158,4 @@ def _load_rule(where: str, index: int, raw: Any) -> tuple[Rule | None, list[str]
     try:
         return model.model_validate(raw), []
     except ValidationError as exc:
-        return None, _describe(exc, label)
-
-
-def _describe(exc: ValidationError, label: str) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{label}: {key}: {msg}" if key else f"{label}: {msg}")
-    return lines
+        return None, describe_validation_error(exc, label)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from bench.collector_http import Connection
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
+from playscope.stack.ports import free_port
 from playscope.stack.provision import ensure_topics
 
 TS = 1_795_307_712_000
@@ -99,14 +99,8 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_collector(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
            **({"PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix} if settings.topic_prefix else {}),
            "PLAYSCOPE__COLLECTOR__MAX_EVENTS_PER_REQUEST": "10000"}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from playscope.config import SearchConfig, Settings
+from playscope.search import Flavour
 from playscope.stack.provision import ensure_templates
 
 # Only the parts of a bulk answer the indexer reads: keeps large responses cheap to parse.
@@ -33,7 +34,8 @@ class RequestTooLarge(Exception):
 
 
 class SearchBackend(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         """POST one NDJSON bulk body; the parsed answer (``errors``, ``items``)."""
@@ -58,39 +60,28 @@ def _status(exc: Exception) -> int | None:
     return value if isinstance(value, int) else None
 
 
-class ElasticsearchBackend:
-    name = "elasticsearch"
+def _raise_for_status(exc: Exception) -> None:
+    """Raise the HTTP error ``exc`` as BackendUnavailable (it may heal) or RequestTooLarge (413);
+    return for any other status, which the caller lets propagate."""
+    status = _status(exc)
+    if status in RETRYABLE_STATUS:
+        raise BackendUnavailable(f"HTTP {status}: {exc}", status) from None
+    if status == 413:
+        raise RequestTooLarge(str(exc)) from None
+
+
+class _ClientBackend:
+    """What both backends do alike; each wraps its own client's errors in ``_call``."""
+
+    name: Flavour
 
     def __init__(self, cfg: SearchConfig) -> None:
         from playscope.search import make_client
 
-        self.client = make_client(cfg, "elasticsearch", max_retries=0, retry_on_timeout=False)
+        self.client = make_client(cfg, self.name, max_retries=0, retry_on_timeout=False)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        from elastic_transport import TransportError
-        from elasticsearch import ApiError
-
-        try:
-            return fn()
-        except ApiError as exc:
-            status = _status(exc)
-            if status in RETRYABLE_STATUS:
-                raise BackendUnavailable(f"HTTP {status}: {exc}", status) from None
-            if status == 413:
-                raise RequestTooLarge(str(exc)) from None
-            raise
-        except TransportError as exc:  # connection refused, timeout, TLS
-            raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from None
-
-    def bulk(self, body: bytes) -> dict[str, Any]:
-        resp = self._call(lambda: self.client.bulk(operations=body, filter_path=BULK_FILTER))
-        return dict(resp.body)
-
-    def index_names(self, pattern: str) -> list[str]:
-        resp = self._call(
-            lambda: self.client.indices.get(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-        )
-        return sorted(resp.body)
+        raise NotImplementedError
 
     def delete_index(self, name: str) -> None:
         self._call(lambda: self.client.indices.delete(index=name, ignore_unavailable=True))
@@ -101,14 +92,37 @@ class ElasticsearchBackend:
     def close(self) -> None:
         self.client.close()
 
+    def _get_indices(self, pattern: str) -> Any:
+        return self._call(
+            lambda: self.client.indices.get(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+        )
 
-class OpenSearchBackend:
+
+class ElasticsearchBackend(_ClientBackend):
+    name = "elasticsearch"
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        try:
+            return fn()
+        except ApiError as exc:
+            _raise_for_status(exc)
+            raise
+        except TransportError as exc:  # connection refused, timeout, TLS
+            raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def bulk(self, body: bytes) -> dict[str, Any]:
+        resp = self._call(lambda: self.client.bulk(operations=body, filter_path=BULK_FILTER))
+        return dict(resp.body)
+
+    def index_names(self, pattern: str) -> list[str]:
+        return sorted(self._get_indices(pattern).body)
+
+
+class OpenSearchBackend(_ClientBackend):
     name = "opensearch"
-
-    def __init__(self, cfg: SearchConfig) -> None:
-        from playscope.search import make_client
-
-        self.client = make_client(cfg, "opensearch", max_retries=0, retry_on_timeout=False)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         from opensearchpy.exceptions import ConnectionError as OsConnectionError
@@ -119,30 +133,14 @@ class OpenSearchBackend:
         except OsConnectionError as exc:  # includes timeouts
             raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from None
         except TransportError as exc:
-            status = _status(exc)
-            if status in RETRYABLE_STATUS:
-                raise BackendUnavailable(f"HTTP {status}: {exc}", status) from None
-            if status == 413:
-                raise RequestTooLarge(str(exc)) from None
+            _raise_for_status(exc)
             raise
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.bulk(body=body, filter_path=BULK_FILTER)))
 
     def index_names(self, pattern: str) -> list[str]:
-        resp = self._call(
-            lambda: self.client.indices.get(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-        )
-        return sorted(resp)
-
-    def delete_index(self, name: str) -> None:
-        self._call(lambda: self.client.indices.delete(index=name, ignore_unavailable=True))
-
-    def install_templates(self, index_prefix: str) -> list[str]:
-        return list(self._call(lambda: ensure_templates(self.client, index_prefix)))
-
-    def close(self) -> None:
-        self.client.close()
+        return sorted(self._get_indices(pattern))
 
 
 BACKENDS: Final[dict[str, Callable[[SearchConfig], SearchBackend]]] = {

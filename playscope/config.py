@@ -116,7 +116,7 @@ class Settings(BaseModel):
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, self._where(), prefix=name)) from None
+            raise ConfigError("\n".join(describe_validation_error(exc, self._where(), prefix=name))) from None
 
     def raw(self, name: str) -> dict[str, Any]:
         """A component section as written, unvalidated: for reading one key of another
@@ -136,17 +136,18 @@ class Settings(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _describe(exc: ValidationError, where: str, prefix: str = "") -> str:
+def describe_validation_error(exc: ValidationError, where: str, prefix: str = "") -> list[str]:
+    """One line per problem in ``exc``: ``<where>: <dotted.key>: <message>``, the dotted key below ``prefix``
+    (the section the model was validated for). The shared wording of every config and rules loader."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         if prefix:
             key = f"{prefix}.{key}" if key else prefix
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{where}: {key}: {msg}")
-    return "\n".join(lines)
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
+    return lines
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -207,4 +208,4 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source or "configuration")) from None
+        raise ConfigError("\n".join(describe_validation_error(exc, source or "configuration"))) from None

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from playscope.config import Strict, _describe
+from playscope.config import Strict, describe_validation_error
 from playscope.errors import ConfigError
 
 
@@ -82,4 +82,4 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     try:
         return AgentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(file))) from None
+        raise ConfigError("\n".join(describe_validation_error(exc, str(file)))) from None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from helpers import wait_for
 
 from alerts.config import AlertsConfig
 from alerts.loader import load_rules
@@ -22,15 +22,10 @@ from alerts.service import AlertService
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import consumer_config, producer_config
+from playscope.stack.ports import free_port
 
 W = 60_000
 T0 = (int(time.time() * 1000) - 3600_000) // W * W
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Receiver:
@@ -78,16 +73,6 @@ class Receiver:
     def bodies(self, path: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [r["json"] for r in self.requests if path is None or r["path"] == path]
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def qoe_window(i: int, cdn: str, ratio: float, attempts: int = 50, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-from collector_helpers import SAMPLES, ndjson_rows, read_topic, running_collector, tsv_rows
+from collector_helpers import SAMPLES, ndjson_rows, read_topic, tsv_rows
+from helpers import running_collector
 
 from playscope import topics
 from playscope.config import Settings

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_helpers import read_topic, running_collector
+from collector_helpers import read_topic
+from helpers import running_collector
 
 from playscope import topics
 from playscope.config import Settings, load_settings

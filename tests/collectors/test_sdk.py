@@ -6,12 +6,13 @@ import logging
 import time
 
 import pytest
-from collector_helpers import free_port, read_topic
+from collector_helpers import read_topic
 
 from collectors.sdk import KafkaLogHandler, PlaybackClient, PlayscopeProducer
 from playscope import topics
 from playscope.config import Settings
 from playscope.errors import ValidationError
+from playscope.stack.ports import free_port
 
 
 def test_logging_handler_ships_structured_records(kafka_settings: Settings) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError, model_validator
 
-from playscope.config import Strict, load_settings
+from playscope.config import Strict, describe_validation_error, load_settings
 from playscope.errors import ConfigError
 
 
@@ -82,3 +82,27 @@ def test_prefixes_namespace_topics_and_groups() -> None:
     s = load_settings(environ={}).model_copy(update={"topic_prefix": "t1."})
     assert s.topic("playscope.qoe.metrics") == "t1.playscope.qoe.metrics"
     assert s.group("indexer") == "t1.playscope.indexer"
+
+
+class Pair(Strict):
+    low: int = 0
+    high: int = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Pair:
+        if self.low > self.high:
+            raise ValueError("low must not exceed high")
+        return self
+
+
+def test_validation_errors_are_described_one_line_each() -> None:
+    with pytest.raises(ValidationError) as bad_keys:
+        Pair.model_validate({"low": "x", "typo": 1})
+    assert describe_validation_error(bad_keys.value, "c.yaml", prefix="pair") == [
+        "c.yaml: pair.low: Input should be a valid integer, unable to parse string as an integer",
+        "c.yaml: pair.typo: unknown key"]
+    with pytest.raises(ValidationError) as unordered:
+        Pair.model_validate({"low": 2})
+    assert describe_validation_error(unordered.value, "c.yaml") == ["c.yaml: low must not exceed high"]
+    assert describe_validation_error(unordered.value, "c.yaml", prefix="pair") == [
+        "c.yaml: pair: low must not exceed high"]

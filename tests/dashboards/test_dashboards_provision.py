@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pytest
 
 from dashboards import assets, cli
 from playscope.config import Settings
+from playscope.stack.ports import free_port
 
 TOKEN = "glsa_test_token"
 
@@ -138,12 +138,6 @@ def receiver() -> Iterator[tuple[str, Recorder]]:
     server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _settings(url: str, prefix: str = "", **extra: Any) -> Settings:
     section = {"grafana_url": url, "kibana_url": url, "grafana_token": TOKEN, "timeout_s": 5, **extra}
     return Settings.model_validate({"index_prefix": prefix, "dashboards": section})
@@ -194,7 +188,7 @@ def test_second_run_updates_instead_of_creating(receiver: tuple[str, Recorder]) 
 
 
 def test_unreachable_servers_give_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert _run(_settings(url), "provision") == 1
     err = capsys.readouterr().err
     assert f"Grafana is unreachable at {url}" in err

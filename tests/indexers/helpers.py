@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from helpers import wait_for as shared_wait_for
 
 from indexers.config import IndexerConfig
 from indexers.indexer import Indexer
@@ -59,12 +59,8 @@ def running_indexer(settings: Settings, cfg: IndexerConfig | None = None,
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    """:func:`helpers.wait_for`, polling less often: these conditions query the clusters."""
+    shared_wait_for(predicate, timeout_s, what, interval_s=0.2)
 
 
 def count(client: Any, pattern: str) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from security_helpers import running_collector
+from helpers import running_collector
 
 from collectors.http.auth import hash_key
 from playscope.config import Settings

@@ -18,7 +18,8 @@ import orjson
 import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
-from security_helpers import read_raw_topic, running_collector
+from helpers import running_collector
+from security_helpers import read_raw_topic
 
 from playscope import topics
 from playscope.config import KafkaSecurity, Settings, load_settings

@@ -7,7 +7,8 @@ import random
 
 import httpx
 import orjson
-from security_helpers import read_raw_topic, running_collector
+from helpers import running_collector
+from security_helpers import read_raw_topic
 
 from collectors.http.privacy import PrivacyConfig, Pseudonymizer, normalise_ip
 from playscope import topics

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-from security_helpers import free_port
 
 from alerts.dryrun import search_client
 from indexers.backends import ElasticsearchBackend, OpenSearchBackend
 from playscope.config import SearchConfig, Settings
 from playscope.search import make_client
 from playscope.stack.certs import ensure_ca, issue
+from playscope.stack.ports import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 USER, PASSWORD = "indexer", "nginx-basic-pw-4321"

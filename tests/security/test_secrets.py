@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from security_helpers import free_port
 
 from playscope.config import Settings, load_settings
 from playscope.errors import ConfigError
+from playscope.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYSCOPE = [sys.executable, "-m", "playscope.cli"]
