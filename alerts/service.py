@@ -40,7 +40,7 @@ from alerts.state import FIRING
 from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
-from playscope.kafka import consumer_config, producer_config
+from playscope.kafka import consumer_config, producer_config, wait_for_topic, watermarks
 from playscope.logs import log_event
 
 log = logging.getLogger("playscope.alerts")
@@ -103,13 +103,11 @@ class AlertService:
         consumer = Consumer(consumer_config(self.settings.kafka, self.settings.group("alerts.restore"),
                                             **{"isolation.level": "read_committed"}))  # fmt: skip
         try:
-            meta = consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
-            if meta.error is not None:
-                raise KafkaException(meta.error)
+            meta = wait_for_topic(consumer, self.state_topic)
             ends: dict[int, int] = {}
             parts = []
             for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(self.state_topic, p), timeout=30)
+                low, high = watermarks(consumer, self.state_topic, p)
                 if high > low:
                     ends[p] = high
                     parts.append(TopicPartition(self.state_topic, p, OFFSET_BEGINNING))
@@ -139,9 +137,7 @@ class AlertService:
         ))  # fmt: skip
         parts: list[TopicPartition] = []
         for topic in self.topic_source:
-            meta = consumer.list_topics(topic, timeout=30).topics[topic]
-            if meta.error is not None:
-                raise KafkaException(f"topic {topic}: {meta.error}")
+            meta = wait_for_topic(consumer, topic)
             parts += [TopicPartition(topic, p) for p in meta.partitions]
         committed = consumer.committed(parts, timeout=30)
         consumer.assign([

@@ -118,3 +118,46 @@ def check_credentials(cfg: KafkaConfig, timeout_s: float = 15.0) -> None:
         who = f"user {sec.username!r} ({sec.sasl_mechanism}) " if sec.sasl_mechanism else ""
         raise ConfigError(f"kafka.security: the brokers at {cfg.bootstrap} refused {who}over {sec.protocol}: "
                           f"{failures[0]}")
+
+
+def wait_for_topic(client: Any, topic: str, timeout_s: float = 30.0) -> Any:
+    """The metadata of ``topic`` once every partition has a leader.
+
+    A topic created moments ago answers LEADER_NOT_AVAILABLE / NOT_LEADER_FOR_PARTITION for a
+    short while; that is a reason to wait, not to fail a component's start-up. ``client`` is a
+    confluent-kafka Consumer, Producer or AdminClient."""
+    import time
+
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        meta = client.list_topics(topic, timeout=timeout_s).topics[topic]
+        errors = [meta.error] if meta.error is not None else []
+        errors += [p.error for p in meta.partitions.values() if p.error is not None]
+        if not errors and meta.partitions:
+            return meta
+        retriable = all(getattr(err, "retriable", lambda: False)() or
+                        err.name() in ("LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "UNKNOWN_TOPIC_OR_PART")
+                        for err in errors)
+        if not retriable or time.monotonic() > deadline:
+            raise KafkaException(errors[0] if errors else f"topic {topic}: no partitions")
+        time.sleep(0.2)
+
+
+def watermarks(consumer: Any, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
+    """``get_watermark_offsets`` that rides out a leader election instead of failing on it."""
+    import time
+
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if not getattr(err, "retriable", lambda: False)() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
