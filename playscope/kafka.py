@@ -120,6 +120,17 @@ def check_credentials(cfg: KafkaConfig, timeout_s: float = 15.0) -> None:
                           f"{failures[0]}")
 
 
+_LEADERSHIP_ERRORS = frozenset({"LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "UNKNOWN_TOPIC_OR_PART",
+                                "_UNKNOWN_PARTITION", "_TRANSPORT", "_TIMED_OUT"})
+
+
+def _transient(err: Any) -> bool:
+    """A Kafka error that passes by itself (a leader election, a topic still being created)."""
+    if err is None or not hasattr(err, "name"):
+        return False
+    return bool(err.retriable()) or err.name() in _LEADERSHIP_ERRORS
+
+
 def wait_for_topic(client: Any, topic: str, timeout_s: float = 30.0) -> Any:
     """The metadata of ``topic`` once every partition has a leader.
 
@@ -137,10 +148,7 @@ def wait_for_topic(client: Any, topic: str, timeout_s: float = 30.0) -> Any:
         errors += [p.error for p in meta.partitions.values() if p.error is not None]
         if not errors and meta.partitions:
             return meta
-        retriable = all(getattr(err, "retriable", lambda: False)() or
-                        err.name() in ("LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "UNKNOWN_TOPIC_OR_PART")
-                        for err in errors)
-        if not retriable or time.monotonic() > deadline:
+        if not all(_transient(err) for err in errors) or time.monotonic() > deadline:
             raise KafkaException(errors[0] if errors else f"topic {topic}: no partitions")
         time.sleep(0.2)
 
@@ -157,7 +165,6 @@ def watermarks(consumer: Any, topic: str, partition: int, timeout_s: float = 30.
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
             return int(low), int(high)
         except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if not getattr(err, "retriable", lambda: False)() or time.monotonic() > deadline:
+            if not _transient(exc.args[0] if exc.args else None) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
