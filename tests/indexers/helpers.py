@@ -64,9 +64,16 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 60, what: str = "
 
 
 def count(client: Any, pattern: str) -> int:
-    """Documents in ``pattern`` after a refresh (0 when no index matches yet)."""
-    client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-    resp = client.count(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+    """Documents in ``pattern`` after a refresh (0 when no index matches yet, or when an index
+    created a moment ago has no started shard yet: the cluster answers 503 until it has)."""
+    try:
+        client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+        resp = client.count(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+    except Exception as exc:
+        status = getattr(getattr(exc, "meta", None), "status", None) or getattr(exc, "status_code", None)
+        if status == 503:
+            return 0
+        raise
     return int(resp["count"])
 
 
