@@ -10,6 +10,7 @@ cleanly; the stack stays up.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import time
@@ -98,6 +99,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from playscope.stack.manager import StackManager
     from playscope.stack.provision import ensure_topics
 
+    # The demo's own screen reports progress; keep the stack's structured lines for its log file.
+    logging.getLogger("playscope.stack").setLevel(logging.WARNING)
     console = Console()
     live_tty = console.is_terminal
     if not live_tty:  # plain lines for logs and CI: no wrapping at 80 columns, no colour codes
