@@ -42,6 +42,9 @@ class QoePartition:
         self.tombstone_ms = tombstone_ms
         self.clock: int | None = None
         self.frontier: int | None = None  # every window ending at or before this is closed
+        # Window of the earliest event buffered when the frontier was set: empty windows before
+        # it are not reported (which ones would depend on how the first batch was cut).
+        self.origin: int | None = None
         self.offsets: dict[str, int] = {}
         self.seq = 0
         self.sessions: dict[str, Session] = {}
@@ -63,11 +66,14 @@ class QoePartition:
         if sid in self.tombstones:
             stats.after_close += 1
             return
-        seen = self.ids.setdefault(sid, set())
-        if event["event_id"] in seen:
+        eid = event["event_id"]
+        seen = self.ids.get(sid)
+        if seen is None:
+            seen = self.ids[sid] = set()
+        elif eid in seen:
             stats.duplicates += 1
             return
-        seen.add(event["event_id"])
+        seen.add(eid)
         self._dirty.add(sid)
         stats.accepted += 1
         if self.frontier is not None and ts < self.frontier:
@@ -91,7 +97,9 @@ class QoePartition:
             return out
         watermark = self.clock - self.lateness_ms
         if self.frontier is None:
-            self.frontier = window_start(min(watermark, self._earliest_due(watermark)), self.window_ms)
+            earliest = self._earliest_due(watermark)
+            self.frontier = window_start(min(watermark, earliest), self.window_ms)
+            self.origin = window_start(earliest, self.window_ms)
         self._release(watermark, out)
         self._close_idle(watermark, out)
         self._close_windows(watermark, out)
@@ -115,27 +123,35 @@ class QoePartition:
         if sid in self.tombstones:
             return
         session = self.sessions.get(sid)
+        new = session is None
         if session is None:
             session = self.sessions[sid] = Session(sid)
         # Beyond the allowed lateness, order can no longer be restored: apply it now.
-        floor = max(session.pos, session.last_ts, self.frontier or ts) if session.start_ts else (self.frontier or ts)
-        effective = max(ts, floor)
-        if effective != ts:
+        frontier = self.frontier if self.frontier is not None else ts
+        floor = max(session.pos, session.last_ts, frontier) if session.start_ts else frontier
+        effective = ts
+        if ts < floor:
+            effective = floor
             event = {**event, "ts": effective}
         self._dirty.add(sid)
         session.apply(event, self.windows)
         if event.get("_late"):
-            self.windows.count(effective, "late_events", session.window_dims())
+            self.windows.count(effective, "late_events", session.wdims)
         if session.state == ENDED:
             self._finish(session, out)
-        else:
+        elif new:
+            # One idle entry per session; _close_idle re-queues it when the session moved on.
             heapq.heappush(self._idle, (session.last_ts + self.idle_ms, sid))
 
     def _close_idle(self, watermark: int, out: Output) -> None:
         while self._idle and self._idle[0][0] <= watermark:
             deadline, sid = heapq.heappop(self._idle)
             session = self.sessions.get(sid)
-            if session is None or session.last_ts + self.idle_ms != deadline:
+            if session is None:
+                continue
+            due = session.last_ts + self.idle_ms
+            if due != deadline:
+                heapq.heappush(self._idle, (due, sid))
                 continue
             session.close_idle(self.idle_ms, self.windows)
             self._finish(session, out)
@@ -154,7 +170,8 @@ class QoePartition:
             for session in self.sessions.values():
                 session.accrue_to(end, self.windows)
             self._dirty.update(self.sessions)
-            self.windows.windows.setdefault(self.frontier, {})  # reported even when empty
+            if self.origin is None or self.frontier >= self.origin:
+                self.windows.windows.setdefault(self.frontier, {})  # reported even when empty
             out.windows.extend(self.windows.pop_closed(end))
             self.frontier = end
 
@@ -188,6 +205,7 @@ class QoePartition:
         return {
             "clock": self.clock,
             "frontier": self.frontier,
+            "origin": self.origin,
             "offsets": self.offsets,
             "seq": self.seq,
             "sessions": self._encoded,
@@ -198,6 +216,7 @@ class QoePartition:
     def load(self, raw: dict[str, Any]) -> None:
         self.clock = raw["clock"]
         self.frontier = raw["frontier"]
+        self.origin = raw.get("origin")
         self.offsets = dict(raw["offsets"])
         self.seq = raw["seq"]
         self._encoded = dict(raw["sessions"])

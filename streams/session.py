@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from playscope.events import DIMENSIONS, UNKNOWN
 
+_DIMENSION_SET = frozenset(DIMENSIONS)
+_UNKNOWN_DIMS = (UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+
 STARTUP, PLAYING, REBUFFERING, SEEKING, PAUSED, ENDED = (
     "startup",
     "playing",
@@ -67,7 +70,7 @@ def _transition(state: str, kind: str, played: bool, fatal: bool) -> str:
 class Session:
     """One playback session's running state (serialisable with to_dict / from_dict)."""
 
-    __slots__ = (
+    FIELDS = (
         "bitrate",
         "bitrate_ms",
         "bitrate_sum",
@@ -87,6 +90,7 @@ class Session:
         "switches",
         "times",
     )
+    __slots__ = (*FIELDS, "wdims")
 
     def __init__(self, sid: str) -> None:
         self.sid = sid
@@ -107,17 +111,21 @@ class Session:
         self.error_code: str | None = None
         self.closed_by: str | None = None
         self.end_ts: int | None = None
+        self.wdims = _UNKNOWN_DIMS  # window_dims(), kept up to date by _update_dims
 
     # -- applying events -------------------------------------------------------------------
     def window_dims(self) -> tuple[str, str, str, str]:
         """(cdn, isp, device, country) in force: the dimensions QoE windows group by."""
+        return self.wdims
+
+    def _compute_wdims(self) -> tuple[str, str, str, str]:
         d = self.dims
         return (d.get("cdn", UNKNOWN), d.get("isp", UNKNOWN), d.get("device", UNKNOWN), d.get("country", UNKNOWN))
 
     def accrue_to(self, ts: int, sink: Contributions) -> None:
         """Credit window time in the current state up to ``ts`` (no effect on the summary)."""
         if ts > self.pos and self.state != ENDED:
-            sink.span(self.pos, ts, self.state, self.window_dims(), self.bitrate)
+            sink.span(self.pos, ts, self.state, self.wdims, self.bitrate)
             self.pos = ts
 
     def apply(self, event: dict[str, Any], sink: Contributions) -> None:
@@ -129,7 +137,7 @@ class Session:
         if self.start_ts is None:
             self.start_ts = self.last_ts = self.pos = ts
             self._update_dims(event)
-            sink.count(ts, "attempts", self.window_dims())
+            sink.count(ts, "attempts", self.wdims)
         else:
             self._accrue_summary(ts)
             self.accrue_to(ts, sink)
@@ -142,18 +150,18 @@ class Session:
         if before == STARTUP and after == PLAYING and not self.played:
             self.played = True
             self.first_play_ts = ts
-            sink.count(ts, "plays", self.window_dims())
-            sink.count(ts, "startup_ms", self.window_dims(), ts - self.start_ts)
+            sink.count(ts, "plays", self.wdims)
+            sink.count(ts, "startup_ms", self.wdims, ts - self.start_ts)
         if before == PLAYING and after == REBUFFERING:
             self.counts["rebuffer_count"] += 1
-            sink.count(ts, "rebuffer_count", self.window_dims())
+            sink.count(ts, "rebuffer_count", self.wdims)
         if kind == "seek":
             self.counts["seek_count"] += 1
         if after == PLAYING and not self.played:  # e.g. seeking -> playing on a `playing` event
             self.played = True
             self.first_play_ts = ts
-            sink.count(ts, "plays", self.window_dims())
-            sink.count(ts, "startup_ms", self.window_dims(), ts - self.start_ts)
+            sink.count(ts, "plays", self.wdims)
+            sink.count(ts, "startup_ms", self.wdims, ts - self.start_ts)
         self.last_ts = ts
         if after == ENDED:
             if fatal:
@@ -171,7 +179,7 @@ class Session:
     def _close(self, end_ts: int, closed_by: str, fatal: bool, sink: Contributions) -> None:
         self.closed_by = closed_by
         self.end_ts = end_ts
-        dims = self.window_dims()
+        dims = self.wdims
         sink.count(end_ts, "ended", dims)
         sink.count(end_ts, self.outcome(fatal), dims)
 
@@ -195,10 +203,17 @@ class Session:
                 self.bitrate_ms += elapsed
 
     def _update_dims(self, event: dict[str, Any]) -> None:
+        if _DIMENSION_SET.isdisjoint(event):
+            return
+        dims = self.dims
+        changed = False
         for dim in DIMENSIONS:
             value = event.get(dim)
-            if isinstance(value, str) and value:
-                self.dims[dim] = value
+            if isinstance(value, str) and value and dims.get(dim) != value:
+                dims[dim] = value
+                changed = True
+        if changed:
+            self.wdims = self._compute_wdims()
 
     def _update_bitrate(self, event: dict[str, Any], kind: str) -> None:
         new = event.get("to_kbps") if kind == "bitrate_change" else None
@@ -241,11 +256,12 @@ class Session:
         return doc
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {k: getattr(self, k) for k in self.FIELDS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Session:
         session = cls(raw["sid"])
-        for key in cls.__slots__:
+        for key in cls.FIELDS:
             setattr(session, key, raw[key])
+        session.wdims = session._compute_wdims()
         return session

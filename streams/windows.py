@@ -160,7 +160,7 @@ class QoeWindows(WindowSet):
         for ws, cells in super().pop_closed(watermark):
             groups: dict[str, dict[str, Any]] = {"total": {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}}
             for dims, agg in cells.items():
-                for key in group_keys(QOE_GROUPS, dict(zip(QOE_DIMS, dims, strict=True))):  # type: ignore[arg-type]
+                for key in group_keys(QOE_GROUPS, dict(zip(QOE_DIMS, dims, strict=True))):
                     into = groups.get(key)
                     if into is None:
                         into = groups[key] = {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}
@@ -170,7 +170,7 @@ class QoeWindows(WindowSet):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()}  # type: ignore[arg-type]
+            str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()}
             for ws, cells in self.windows.items()
         }
 
