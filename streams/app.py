@@ -9,6 +9,10 @@ Three agents share one app (one consumer group, ``settings.group("streams")``):
 * ``merge``: the partials topic (one partition) -> :class:`streams.merge.WindowMerger`; window
   records to ``qoe.metrics`` / ``service.metrics``, keyed by window and group.
 
+Input: the events, logs and tick topics are delivered in whole batches by
+:class:`streams.bulk.BulkConsumer` (Faust's per-record stream path is the bottleneck otherwise);
+the partials topic goes through Faust's stream as usual.
+
 State: each partition's processor is one value in a table backed by a changelog topic, written
 once per batch together with the input offsets it reflects, so after a crash the restored
 state says exactly which records it already contains (those are skipped on replay). Faust
@@ -22,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -37,12 +41,25 @@ from playscope.indices import window_doc_id
 from playscope.kafka import admin_config, aiokafka_kwargs
 from playscope.logs import log_event
 from streams import telemetry as m
+from streams.bulk import BulkApp
 from streams.config import StreamsConfig
 from streams.merge import WindowMerger, chunk_partial
 from streams.qoe import IngestStats, QoePartition
 from streams.service import ServicePartition
 
 log = logging.getLogger("playscope.streams")
+
+
+def _runs(messages: list[Any]) -> list[tuple[Any, list[Any]]]:
+    """Group messages into runs of one topic-partition, keeping their order."""
+    runs: list[tuple[Any, list[Any]]] = []
+    last = None
+    for msg in messages:
+        if msg.tp != last:
+            last = msg.tp
+            runs.append((last, []))
+        runs[-1][1].append(msg)
+    return runs
 
 
 class Names:
@@ -116,7 +133,7 @@ class StreamsApp:
         self.lateness_ms = settings.allowed_lateness_s * 1000
         datadir = Path(settings.home) / "streams" / n.app_id
         datadir.parent.mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
+        self.app = BulkApp(
             n.app_id,
             broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
             broker_credentials=_credentials(settings),
@@ -130,22 +147,26 @@ class StreamsApp:
             consumer_max_fetch_size=cfg.max_state_bytes,
             producer_acks=-1,
             stream_buffer_maxsize=max(4096, cfg.batch_size * 2),
+            broker_max_poll_records=cfg.batch_size,
             broker_commit_livelock_soft_timeout=300.0,
             key_serializer="raw",  # values are bytes we encode ourselves (orjson)
             value_serializer="raw",
         )
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
         big = {"max.message.bytes": str(cfg.max_state_bytes)}
         table_opts: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "extra_topic_configs": big}
-        self.t_events = self.app.topic(n.events, n.qoe_ticks, **raw)
-        self.t_logs = self.app.topic(n.logs, n.service_ticks, **raw)
-        self.t_partials = self.app.topic(n.partials, **raw)
-        self.t_qoe_ticks = self.app.topic(n.qoe_ticks, **raw)
-        self.t_service_ticks = self.app.topic(n.service_ticks, **raw)
-        self.t_sessions = self.app.topic(n.sessions, **raw)
-        self.t_qoe_metrics = self.app.topic(n.qoe_metrics, **raw)
-        self.t_service_metrics = self.app.topic(n.service_metrics, **raw)
-        self.t_deadletter = self.app.topic(n.deadletter, **raw)
+
+        def topic(*names: str) -> Any:
+            return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+        self.t_events = topic(n.events, n.qoe_ticks)
+        self.t_logs = topic(n.logs, n.service_ticks)
+        self.t_partials = topic(n.partials)
+        self.t_qoe_ticks = topic(n.qoe_ticks)
+        self.t_service_ticks = topic(n.service_ticks)
+        self.t_sessions = topic(n.sessions)
+        self.t_qoe_metrics = topic(n.qoe_metrics)
+        self.t_service_metrics = topic(n.service_metrics)
+        self.t_deadletter = topic(n.deadletter)
         self.qoe_table = self.app.Table("qoe-state", partitions=self.event_parts, **table_opts)
         self.service_table = self.app.Table("service-state", partitions=self.log_parts, **table_opts)
         self.merge_table = self.app.Table("merge-state", partitions=1, **table_opts)
@@ -154,6 +175,15 @@ class StreamsApp:
         self.mergers: dict[str, WindowMerger] = {}
         self.last_activity: dict[tuple[str, int], float] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
+        # The input topics bypass Faust's per-record stream path (see streams.bulk).
+        self.app.bulk_batch_size = cfg.batch_size
+        self.app.bulk_batch_wait_s = cfg.batch_wait_s
+        self.app.bulk_handlers = {
+            n.events: self.process_qoe_records,
+            n.qoe_ticks: self.process_qoe_records,
+            n.logs: self.process_service_records,
+            n.service_ticks: self.process_service_records,
+        }
         self._register()
 
     # -- state -----------------------------------------------------------------------------
@@ -257,31 +287,47 @@ class StreamsApp:
         return None
 
     def process_qoe_batch(self, events: list[Any]) -> None:
+        """Faust stream events (only if a record ever takes Faust's per-record path)."""
+        self.process_qoe_records(_runs([e.message for e in events]), ts_scale=1.0)
+
+    def process_qoe_records(self, parts: list[tuple[Any, list[Any]]], ts_scale: float = 0.001) -> None:
+        """Records of the events and qoe tick topics, as (topic-partition, records in offset
+        order) pairs (aiokafka records: timestamps in ms)."""
         started = time.perf_counter()
         touched: dict[int, bool] = {}
         stats = IngestStats()
         now = time.time()
         oldest = now
         received = 0
-        for event in events:
-            msg = event.message
-            p = msg.partition
+        decode = self._decode
+        ticks_topic = self.names.qoe_ticks
+        for tp, recs in parts:
+            topic, p = tp.topic, tp.partition
             proc = self.qoe_partition(p)
-            if msg.offset <= proc.offsets.get(msg.topic, -1):
+            done = proc.offsets.get(topic, -1)
+            if topic != ticks_topic:
+                # consumed, even if already in the restored state: lag and quiet time count from here
+                self.last_activity[(topic, p)] = time.monotonic()
+                self.last_offset[(topic, p)] = recs[-1].offset
+            if recs[-1].offset <= done:
                 continue  # already in the restored state
-            proc.offsets[msg.topic] = msg.offset
-            if msg.topic == self.names.qoe_ticks:
-                tick = orjson.loads(msg.value)
-                proc.tick(int(tick["advance_ms"]))
+            if recs[0].offset <= done:
+                recs = [r for r in recs if r.offset > done]
+            proc.offsets[topic] = recs[-1].offset
+            if topic == ticks_topic:
+                for msg in recs:
+                    proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
                 touched[p] = touched.get(p, False) or proc.clock is None
                 continue
-            self.last_activity[(msg.topic, p)] = time.monotonic()
-            self.last_offset[(msg.topic, p)] = msg.offset
-            received += 1
-            oldest = min(oldest, msg.timestamp or now)
-            record = self._decode(msg.value, validate_playback_event, msg.topic)
-            if record is not None:
-                proc.ingest(record, stats)
+            received += len(recs)
+            stamps = [r.timestamp for r in recs if r.timestamp]
+            if stamps:
+                oldest = min(oldest, min(stamps) * ts_scale)
+            ingest = proc.ingest
+            for msg in recs:
+                record = decode(msg.value, validate_playback_event, topic)
+                if record is not None:
+                    ingest(record, stats)
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.qoe[p]
@@ -309,26 +355,39 @@ class StreamsApp:
             m.EVENT_AGE.observe(max(0.0, time.time() - oldest))
 
     def process_service_batch(self, events: list[Any]) -> None:
+        """Faust stream events (only if a record ever takes Faust's per-record path)."""
+        self.process_service_records(_runs([e.message for e in events]))
+
+    def process_service_records(self, parts: list[tuple[Any, list[Any]]]) -> None:
+        """Records of the service logs and service tick topics, as (topic-partition, records)."""
         started = time.perf_counter()
         touched: dict[int, bool] = {}
         received = late = 0
-        for event in events:
-            msg = event.message
-            p = msg.partition
+        decode = self._decode
+        ticks_topic = self.names.service_ticks
+        for tp, recs in parts:
+            topic, p = tp.topic, tp.partition
             proc = self.service_partition(p)
-            if msg.offset <= proc.offsets.get(msg.topic, -1):
+            done = proc.offsets.get(topic, -1)
+            if topic != ticks_topic:
+                # consumed, even if already in the restored state: lag and quiet time count from here
+                self.last_activity[(topic, p)] = time.monotonic()
+                self.last_offset[(topic, p)] = recs[-1].offset
+            if recs[-1].offset <= done:
                 continue
-            proc.offsets[msg.topic] = msg.offset
-            if msg.topic == self.names.service_ticks:
-                proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
+            if recs[0].offset <= done:
+                recs = [r for r in recs if r.offset > done]
+            proc.offsets[topic] = recs[-1].offset
+            if topic == ticks_topic:
+                for msg in recs:
+                    proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
                 touched[p] = touched.get(p, False) or proc.clock is None
                 continue
-            self.last_activity[(msg.topic, p)] = time.monotonic()
-            self.last_offset[(msg.topic, p)] = msg.offset
-            received += 1
-            record = self._decode(msg.value, validate_log_record, msg.topic)
-            if record is not None:
-                late += proc.ingest(record)
+            received += len(recs)
+            for msg in recs:
+                record = decode(msg.value, validate_log_record, topic)
+                if record is not None:
+                    late += proc.ingest(record)
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.service[p]
@@ -402,6 +461,9 @@ class StreamsApp:
         app = self.app
         cfg = self.cfg
 
+        # The qoe and service agents subscribe their topics (so Faust assigns them, co-partitioned
+        # with their tick topics), but their records reach process_*_records through the bulk
+        # consumer; the agent bodies only run if a record ever takes Faust's per-record path.
         @app.agent(self.t_events, name="qoe")
         async def qoe(stream: Any) -> None:
             async for batch in stream.take_events(cfg.batch_size, within=cfg.batch_wait_s):
@@ -421,6 +483,7 @@ class StreamsApp:
         async def ticks() -> None:
             self.send_ticks()
 
-        @app.on_partitions_revoked.connect
         async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.forget()
+
+        app.on_partitions_revoked.connect(cast(Any, on_revoked))
