@@ -85,7 +85,7 @@ def produce(settings: Settings, values: list[bytes]) -> None:
 
 
 async def _baseline(settings: Settings, expected: int) -> float:
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 
     consumer = AIOKafkaConsumer(
         settings.topic(topics.PLAYBACK_EVENTS),

@@ -169,10 +169,7 @@ class QoeWindows(WindowSet):
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()}
-            for ws, cells in self.windows.items()
-        }
+        return {str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()} for ws, cells in self.windows.items()}
 
     def load(self, raw: dict[str, Any]) -> None:
         self.windows = {
