@@ -51,6 +51,15 @@ def _stage_settings(settings: Settings, stage: str) -> Settings:
     return staged
 
 
+def _cleanup(staged: Settings) -> None:
+    """Take away the stage's topics and indices: benchmark data is not worth keeping."""
+    from playscope.search import make_client
+    from playscope.stack.provision import delete_prefixed
+
+    with make_client(staged.elasticsearch, "elasticsearch") as es:
+        delete_prefixed(staged, (es,))
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     if not args.no_stack:
@@ -62,13 +71,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for stage in args.only or list(STAGES):
         console.print(f"[bold]bench {stage}[/] ({'quick' if args.quick else 'full'})")
         started = time.monotonic()
+        staged = _stage_settings(settings, stage)
         try:
             module = importlib.import_module(STAGES[stage])
-            report[stage] = module.run(_stage_settings(settings, stage), args.quick)
+            report[stage] = module.run(staged, args.quick)
         except Exception as exc:  # one broken stage must not hide the others' figures
             failed.append(stage)
             report[stage] = {"error": f"{type(exc).__name__}: {exc}"}
             traceback.print_exc(file=sys.stderr)
+        finally:
+            _cleanup(staged)
         console.print(f"  done in {time.monotonic() - started:.0f} s")
     _print_table(console, report)
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -3,6 +3,7 @@
 * ``stack``      (session) the running stack; started by this run or reused when already up.
 * ``settings``   (function) a Settings whose topics, consumer groups and indices carry a prefix
                  unique to the test; its topics (3 partitions) and index templates exist.
+* ``kafka_settings``  (function) the same for tests that use only Kafka (no index templates).
 * ``es`` / ``opensearch``   clients for the two clusters.
 * ``private_kafka``  (function) a factory for a throw-away Kafka broker on its own ports, for
                  tests that stop or kill a broker without disturbing everyone else.
@@ -22,7 +23,7 @@ import pytest
 
 from playscope.config import Settings, load_settings
 
-INTEGRATION_FIXTURES = {"stack", "settings", "es", "opensearch", "private_kafka"}
+INTEGRATION_FIXTURES = {"stack", "settings", "kafka_settings", "es", "opensearch", "private_kafka"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,20 +50,40 @@ def _slug(name: str) -> str:
 
 
 @pytest.fixture
-def settings(stack: object, request: pytest.FixtureRequest) -> Settings:
-    """Settings for one test: its own topics, groups and indices, already provisioned."""
+def settings(stack: object, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings for one test: its own topics, groups and indices, already provisioned, and
+    deleted afterwards (a broker holds files open per partition, a node has a shard limit)."""
     from elasticsearch import Elasticsearch
     from opensearchpy import OpenSearch
 
-    from playscope.stack.provision import ensure_templates, ensure_topics
+    from playscope.stack.provision import delete_prefixed, ensure_templates, ensure_topics
 
     tag = f"t{uuid.uuid4().hex[:8]}-{_slug(request.node.name)}"
     base = load_settings(environ={})
     settings = base.model_copy(update={"topic_prefix": f"{tag}.", "index_prefix": f"{tag}-"})
+    es = Elasticsearch(settings.elasticsearch.url, request_timeout=30)
+    opensearch = OpenSearch(settings.opensearch.url, timeout=30)
     ensure_topics(settings, partitions=3)
-    ensure_templates(Elasticsearch(settings.elasticsearch.url), settings.index_prefix)
-    ensure_templates(OpenSearch(settings.opensearch.url), settings.index_prefix)
-    return settings
+    ensure_templates(es, settings.index_prefix)
+    ensure_templates(opensearch, settings.index_prefix)
+    yield settings
+    try:
+        delete_prefixed(settings, (es, opensearch))
+    finally:
+        es.close()
+        opensearch.close()
+
+
+@pytest.fixture
+def kafka_settings(stack: object, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Per-test topics and groups on the shared broker (3 partitions), deleted afterwards."""
+    from playscope.stack.provision import delete_prefixed, ensure_topics
+
+    tag = f"t{uuid.uuid4().hex[:8]}-{_slug(request.node.name)}"
+    settings = load_settings(environ={}).model_copy(update={"topic_prefix": f"{tag}.", "index_prefix": f"{tag}-"})
+    ensure_topics(settings, partitions=3)
+    yield settings
+    delete_prefixed(settings)
 
 
 @pytest.fixture

@@ -59,3 +59,31 @@ def ensure_templates(client: Any, prefix: str = "") -> list[str]:
         client.indices.put_index_template(name=name, body=family.template(prefix))
         names.append(name)
     return names
+
+
+def delete_prefixed(settings: Settings, search_clients: tuple[Any, ...] = (), timeout_s: float = 30.0) -> int:
+    """Delete every topic (internal ones included) and index of a prefixed deployment, and its
+    templates: what a test or a benchmark run made. Returns the number of topics deleted.
+
+    A broker keeps files open for every partition it hosts, and a search node has a shard limit,
+    so runs that each make their own names must also take them away again."""
+    deleted = 0
+    if settings.topic_prefix:
+        admin = AdminClient(admin_config(settings.kafka))
+        names = [t for t in admin.list_topics(timeout=timeout_s).topics if t.startswith(settings.topic_prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=timeout_s).values():
+                try:
+                    future.result(timeout=timeout_s)
+                    deleted += 1
+                except KafkaException as exc:
+                    log_event(log, "topics.delete_failed", error=str(exc))
+    if settings.index_prefix:
+        for client in search_clients:
+            client.indices.delete(index=f"{settings.index_prefix}*", ignore_unavailable=True,
+                                  allow_no_indices=True, expand_wildcards="all")
+            for family in FAMILIES.values():
+                name = family.template_name(settings.index_prefix)
+                if client.indices.exists_index_template(name=name):
+                    client.indices.delete_index_template(name=name)
+    return deleted
