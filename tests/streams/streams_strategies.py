@@ -6,18 +6,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-KINDS = [
-    "playing",
-    "pause",
-    "resume",
-    "seek",
-    "rebuffer_start",
-    "rebuffer_end",
-    "bitrate_change",
-    "heartbeat",
-    "error",
-    "session_end",
-]
+from playscope.events import EVENT_TYPES
+
+# Every SPEC 4 type but the one that opens a session (the first event is always session_start).
+KINDS = sorted(EVENT_TYPES - {"session_start"})
 
 
 @st.composite
