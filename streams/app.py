@@ -304,15 +304,9 @@ class StreamsApp:
         for tp, recs in parts:
             topic, p = tp.topic, tp.partition
             proc = self.qoe_partition(p)
-            done = proc.offsets.get(topic, -1)
-            if topic != ticks_topic:
-                # consumed, even if already in the restored state: lag and quiet time count from here
-                self.last_activity[(topic, p)] = time.monotonic()
-                self.last_offset[(topic, p)] = recs[-1].offset
-            if recs[-1].offset <= done:
-                continue  # already in the restored state
-            if recs[0].offset <= done:
-                recs = [r for r in recs if r.offset > done]
+            recs = self._unseen(proc.offsets, topic, p, recs, ticks_topic)
+            if not recs:
+                continue
             proc.offsets[topic] = recs[-1].offset
             if topic == ticks_topic:
                 for msg in recs:
@@ -358,6 +352,19 @@ class StreamsApp:
         """Faust stream events (only if a record ever takes Faust's per-record path)."""
         self.process_service_records(_runs([e.message for e in events]))
 
+    def _unseen(self, offsets: dict[str, int], topic: str, p: int, recs: list[Any], ticks_topic: str) -> list[Any]:
+        """The records of ``recs`` that the partition's restored state does not hold yet."""
+        if topic != ticks_topic:
+            # consumed, even if already in the restored state: lag and quiet time count from here
+            self.last_activity[(topic, p)] = time.monotonic()
+            self.last_offset[(topic, p)] = recs[-1].offset
+        done = offsets.get(topic, -1)
+        if recs[-1].offset <= done:
+            return []
+        if recs[0].offset <= done:
+            return [r for r in recs if r.offset > done]
+        return recs
+
     def process_service_records(self, parts: list[tuple[Any, list[Any]]]) -> None:
         """Records of the service logs and service tick topics, as (topic-partition, records)."""
         started = time.perf_counter()
@@ -368,15 +375,9 @@ class StreamsApp:
         for tp, recs in parts:
             topic, p = tp.topic, tp.partition
             proc = self.service_partition(p)
-            done = proc.offsets.get(topic, -1)
-            if topic != ticks_topic:
-                # consumed, even if already in the restored state: lag and quiet time count from here
-                self.last_activity[(topic, p)] = time.monotonic()
-                self.last_offset[(topic, p)] = recs[-1].offset
-            if recs[-1].offset <= done:
+            recs = self._unseen(proc.offsets, topic, p, recs, ticks_topic)
+            if not recs:
                 continue
-            if recs[0].offset <= done:
-                recs = [r for r in recs if r.offset > done]
             proc.offsets[topic] = recs[-1].offset
             if topic == ticks_topic:
                 for msg in recs:

@@ -37,6 +37,8 @@ QOE_COUNTERS = (
     "bitrate_ms",
     "late_events",
 )
+# Counters published as they are; bitrate_sum/bitrate_ms only feed avg_bitrate_kbps.
+QOE_RECORD_COUNTS = tuple(f for f in QOE_COUNTERS if not f.startswith("bitrate_"))
 SERVICE_COUNTERS = ("requests", "errors", "late_events", "1xx", "2xx", "3xx", "4xx", "5xx")
 SPAN_FIELDS = {
     "playing": ("play_ms", "watched_ms"),
@@ -215,20 +217,7 @@ def _q(sketch: Sketch, q: float) -> float | None:
 def qoe_record(ws: int, size_ms: int, key: str, agg: dict[str, Any]) -> dict[str, Any]:
     """The SPEC 7 window record of one group."""
     rec: dict[str, Any] = {"window_start": ws, "window_end": ws + size_ms, **group_fields(key)}
-    for f in (
-        "attempts",
-        "plays",
-        "rebuffer_count",
-        "ended",
-        "completed",
-        "vsf",
-        "vpf",
-        "ebvs",
-        "play_ms",
-        "rebuffer_ms",
-        "watched_ms",
-        "late_events",
-    ):
+    for f in QOE_RECORD_COUNTS:
         rec[f] = int(agg[f])
     startup = agg["startup_ms"]
     rec["startup_ms_p50"] = _q(startup, 0.5)
