@@ -1,6 +1,7 @@
-"""Collector benchmark: events/s through ``playscope collector`` (202 = acknowledged by Kafka)
-next to a bare confluent-kafka producer sending the same records in the same run, and the
-p99 request latency at an offered 10,000 events/s."""
+"""Collector benchmark: events/s through ``playscope collector`` (202 = acknowledged by Kafka),
+run as deployed with one worker process per core, next to a bare confluent-kafka producer
+sending the same records in the same run; the p99 request latency at an offered 10,000
+events/s; and, for comparison, 1000 events per request on a single worker."""
 
 from __future__ import annotations
 
@@ -93,19 +94,34 @@ def _p99(latencies: list[float]) -> float:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a process has used so far."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, all threads) a process and its worker processes have used."""
+    total = 0.0
+    for one in (pid, *_children(pid)):
+        try:
+            with open(f"/proc/{one}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def _start_collector(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _start_collector(settings: Settings, workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
            **({"PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix} if settings.topic_prefix else {}),
            "PLAYSCOPE__COLLECTOR__MAX_EVENTS_PER_REQUEST": "10000"}
     proc = subprocess.Popen([sys.executable, "-m", "playscope.cli", "collector", "--port", str(port),
-                             "--host", "127.0.0.1", "--log-level", "WARNING"], env=env,
+                             "--host", "127.0.0.1", "--workers", str(workers), "--log-level", "WARNING"],
+                            env=env,
                             stderr=subprocess.DEVNULL if not os.environ.get("BENCH_DEBUG") else None)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -121,41 +137,58 @@ def _start_collector(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
 
 # events per request -> client connections: enough requests in flight that the collector,
 # not the client's round trips (each waits for Kafka's acknowledgement), sets the rate
-CONNECTIONS = {1: 64, 100: 16, 1000: 4}
+CONNECTIONS = {1: 64, 100: 16, 1000: 8}
+# the collector as deployed: one worker process per core (collectors/http/workers.py)
+WORKERS = max(1, os.cpu_count() or 1)
+
+
+def _measure(settings: Settings, proc: subprocess.Popen[bytes], port: int, size: int, seconds: float,
+             salt: str) -> dict[str, Any]:
+    """The collector at ``size`` events per request for ``seconds``, then the bare producer."""
+    bodies = [orjson.dumps(_events(size, f"{salt}-{size}-{b}")) for b in range(8)]
+    cpu = _cpu_s(proc.pid)
+    started = time.perf_counter()
+    sent, latencies = asyncio.run(_load(port, bodies, size, seconds, CONNECTIONS[size]))
+    rate = sent / (time.perf_counter() - started)
+    collector_cpu_us = (_cpu_s(proc.pid) - cpu) / max(sent, 1) * 1e6
+    base, base_cpu_us = baseline(settings, _events(max(50_000, min(sent, 200_000)), f"{salt}-b{size}"))
+    return {"events_per_s": round(rate), "baseline_events_per_s": round(base), "ratio": round(rate / base, 3),
+            "p99_ms": round(_p99(latencies), 2), "collector_cpu_us_per_event": round(collector_cpu_us, 2),
+            "baseline_cpu_us_per_event": round(base_cpu_us, 2)}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
 
 
 def run(settings: Settings, quick: bool) -> dict[str, Any]:
-    """Each size: the collector for ``seconds``, then the bare producer on as many of the same
-    records (at least 50,000). Quick: 3 s per size, about 30 s in all; full: 8 s per size."""
+    """Each size on the collector with ``WORKERS`` processes for ``seconds``, then the bare
+    producer on as many of the same records (at least 50,000); 1000 per request once more on a
+    single worker. Quick: 3 s per measurement, about 40 s in all; full: 8 s."""
     ensure_topics(settings)
     seconds = 3.0 if quick else 8.0
-    sizes = [1, 100, 1000]
     salt = uuid.uuid4().hex[:6]
-    proc, port = _start_collector(settings)
     by_size: dict[str, Any] = {}
+    proc, port = _start_collector(settings, WORKERS)
     try:
-        for size in sizes:
-            bodies = [orjson.dumps(_events(size, f"{salt}-{size}-{b}")) for b in range(8)]
-            cpu = _cpu_s(proc.pid)
-            started = time.perf_counter()
-            sent, latencies = asyncio.run(_load(port, bodies, size, seconds, CONNECTIONS[size]))
-            rate = sent / (time.perf_counter() - started)
-            collector_cpu_us = (_cpu_s(proc.pid) - cpu) / max(sent, 1) * 1e6
-            base, base_cpu_us = baseline(settings, _events(max(50_000, min(sent, 200_000)), f"{salt}-b{size}"))
-            by_size[str(size)] = {"events_per_s": round(rate), "baseline_events_per_s": round(base),
-                                  "ratio": round(rate / base, 3), "p99_ms": round(_p99(latencies), 2),
-                                  "collector_cpu_us_per_event": round(collector_cpu_us, 2),
-                                  "baseline_cpu_us_per_event": round(base_cpu_us, 2)}
+        for size in (1, 100, 1000):
+            by_size[str(size)] = _measure(settings, proc, port, size, seconds, salt)
         # p99 at an offered 10,000 events/s: 8 connections x 12.5 requests/s x 100 events
         paced_bodies = [orjson.dumps(_events(100, f"{salt}-paced-{b}")) for b in range(8)]
         sent, latencies = asyncio.run(_load(port, paced_bodies, 100, seconds, 8, rate_per_s=100.0))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        _stop(proc)
+    single, single_port = _start_collector(settings, 1)
+    try:
+        one_worker = _measure(settings, single, single_port, 1000, seconds, f"{salt}-one")
+    finally:
+        _stop(single)
     head = by_size["1000"]
     return {"events_per_s": head["events_per_s"], "baseline_events_per_s": head["baseline_events_per_s"],
-            "ratio": head["ratio"], "p99_ms": round(_p99(latencies), 2),
-            "p99_at_events_per_s": round(sent / seconds), "by_events_per_request": by_size}
+            "ratio": head["ratio"], "workers": WORKERS, "p99_ms": round(_p99(latencies), 2),
+            "p99_at_events_per_s": round(sent / seconds), "by_events_per_request": by_size,
+            "one_worker_1000_per_request": one_worker}
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collectors.delivery import BrokerUnavailable, DeliveryProducer, Record, encode
+from collectors.delivery import BrokerUnavailable, DeliveryProducer, Message, Record, Run, encode, to_records
 from collectors.http import cmcd as cmcd_codec
 from collectors.http import otlp
 from collectors.http.auth import KeyedCORSMiddleware, KeyStore
-from collectors.http.body import BadBody, BadLine, TooLarge, decompress, parse_items
+from collectors.http.body import BadBody, BadLine, Items, TooLarge, decompress, parse_items
 from collectors.http.cmcd_events import to_event
 from collectors.http.config import CollectorConfig
 from collectors.http.metrics import CollectorMetrics
@@ -145,52 +145,55 @@ class Collector:
 
     def split(
         self,
-        items: list[tuple[Any, bytes | None]],
+        items: Items,
         validate: Validator,
-        topic: str,
         key_field: str,
         source: str,
         map_item: Callable[[Any], Any] | None = None,
-    ) -> tuple[list[Record], list[dict[str, Any]], list[Record]]:
-        """Validate items: records for ``topic``, per-item errors, and their dead-letter records."""
-        good: list[Record] = []
+    ) -> tuple[list[Message], list[dict[str, Any]], list[Message]]:
+        """Validate items: messages to produce, per-item errors, and their dead-letter messages."""
+        good: list[Message] = []
         errors: list[dict[str, Any]] = []
-        dead: list[Record] = []
+        dead: list[Message] = []
         dumps = encode  # orjson.dumps, sized for records kept until the batch is produced
-        for index, (value, raw) in enumerate(items):
+        pseudonymize = self.privacy.apply
+        append = good.append
+        for index, value in enumerate(items.values):
             try:
                 if isinstance(value, BadLine):
                     raise ValidationError("", f"line is not JSON: {value.reason}")
-                record = self.privacy.apply(validate(map_item(value) if map_item else value))
+                record = pseudonymize(validate(map_item(value) if map_item else value))
             except ValidationError as exc:
                 errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+                raw = items.raw(index)
                 original = raw if raw is not None else (value if not isinstance(value, BadLine) else b"")
                 original = self.privacy.scrub_original(original)
                 doc = deadletter_record(original, exc.reason, source, field=exc.field)
-                dead.append((self.topic_deadletter, None, dumps(doc)))
+                dead.append({"value": dumps(doc), "key": None})
                 continue
             key = record.get(key_field)
-            good.append((topic, key.encode() if isinstance(key, str) else None, dumps(record)))
+            append({"value": dumps(record), "key": key.encode() if type(key) is str else None})
         return good, errors, dead
 
-    async def publish(self, endpoint: str, good: list[Record], errors: list[dict[str, Any]],
-                      dead: list[Record]) -> Response:
+    async def publish(self, endpoint: str, topic: str, good: list[Message], errors: list[dict[str, Any]],
+                      dead: list[Message]) -> Response:
         """Deliver (or spool) accepted and dead-letter records, then answer 202."""
         assert self.producer is not None
-        batch = good + dead
+        runs: list[Run] = [(topic, good), (self.topic_deadletter, dead)]
+        size = len(good) + len(dead)
         metrics = self.metrics
         metrics.received.labels(endpoint).inc(len(good) + len(errors))
         for error in errors:
             metrics.rejected.labels(endpoint, _reason_class(error)).inc()
-        if batch:
+        if size:
             if not self.producer.broker_up or (self.spool is not None and self.spool.pending):
-                await self._spool_or_refuse(batch)
-                metrics.spooled.inc(len(batch))
+                await self._spool_or_refuse(to_records(runs))
+                metrics.spooled.inc(size)
             else:
                 started = time.perf_counter()
                 metrics.in_flight.inc()
                 try:
-                    result = await self.producer.deliver(batch, self.config.produce_timeout_s + 1)
+                    result = await self.producer.deliver_runs(runs, self.config.produce_timeout_s + 1)
                 except BrokerUnavailable:
                     result = None
                 finally:
@@ -199,11 +202,11 @@ class Collector:
                 if result is None or not result.ok:
                     reason = "timeout" if result is None else result.failed[0]
                     log_event(log, "collector.produce_failed", level=logging.WARNING, reason=reason,
-                              records=len(batch))
+                              records=size)
                     # Records that did reach Kafka keep their event ids, so the client's retry
                     # is deduplicated downstream; the spool keeps this path lossless too.
-                    await self._spool_or_refuse(batch)
-                    metrics.spooled.inc(len(batch))
+                    await self._spool_or_refuse(to_records(runs))
+                    metrics.spooled.inc(size)
         metrics.sent.labels(endpoint).inc(len(good))
         body: dict[str, Any] = {"accepted": len(good), "rejected": len(errors)}
         if errors:
@@ -248,7 +251,7 @@ def create_app(
     async def metrics_endpoint(_request: Request) -> Response:
         up = collector.producer is not None and collector.producer.broker_up
         collector.metrics.broker_up.set(1 if up else 0)
-        return Response(generate_latest(collector.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(collector.metrics.exposition), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -292,7 +295,7 @@ async def _handle(collector: Collector, request: Request, endpoint: str, pipelin
     return response
 
 
-async def _json_items(collector: Collector, request: Request) -> list[tuple[Any, bytes | None]]:
+async def _json_items(collector: Collector, request: Request) -> Items:
     body = await collector.read_body(request)
     try:
         items = parse_items(body)
@@ -305,9 +308,9 @@ async def _events_pipeline(collector: Collector, request: Request) -> Response:
     items = await _json_items(collector, request)
     collector.check_count(len(items))
     good, errors, dead = collector.split(
-        items, validate_playback_event, collector.topic_events, "session_id", "collector.events"
+        items, validate_playback_event, "session_id", "collector.events"
     )
-    return await collector.publish("events", good, errors, dead)
+    return await collector.publish("events", collector.topic_events, good, errors, dead)
 
 
 async def _logs_pipeline(collector: Collector, request: Request) -> Response:
@@ -316,30 +319,35 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
         raise HttpError(415, "unsupported_media_type",
                         "OTLP/HTTP logs are accepted in their JSON encoding (application/json)")
     items = await _json_items(collector, request)
-    if len(items) == 1 and otlp.is_otlp(items[0][0]):
-        items = [(record, None) for record in otlp.to_records(items[0][0])]
+    if len(items) == 1 and otlp.is_otlp(items.values[0]):
+        items = Items(otlp.to_records(items.values[0]))
     collector.check_count(len(items))
     good, errors, dead = collector.split(
-        items, validate_log_record, collector.topic_logs, "service", "collector.logs"
+        items, validate_log_record, "service", "collector.logs"
     )
-    return await collector.publish("logs", good, errors, dead)
+    return await collector.publish("logs", collector.topic_logs, good, errors, dead)
 
 
 async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
     received_ms = int(time.time() * 1000)
     extra = {k: v for k, v in request.query_params.items() if k not in ("CMCD", "api_key")}
-    reports: list[tuple[Any, bytes | None]] = []
+    reports = Items([], [])
+    assert reports.raws is not None
     query = request.query_params.get("CMCD")
     if query is not None:
-        reports.append((_Cmcd(query), query.encode()))
+        reports.values.append(_Cmcd(query))
+        reports.raws.append(query.encode())
     header_names = {name.lower() for name in cmcd_codec.CMCD_HEADERS}
     headers = {k: v for k, v in request.headers.items() if k.lower() in header_names}
     if headers:
-        reports.append((_Cmcd(headers), orjson.dumps(headers)))
+        reports.values.append(_Cmcd(headers))
+        reports.raws.append(orjson.dumps(headers))
     if request.method == "POST":
         body = await collector.read_body(request)
         if body.strip():
-            reports.extend(_cmcd_body(body, _media_type(request)))
+            parsed = _cmcd_body(body, _media_type(request))
+            reports.values.extend(parsed.values)
+            reports.raws.extend(parsed.raws if parsed.raws is not None else [None] * len(parsed))
     if not reports:
         raise HttpError(400, "bad_body", "no CMCD data (CMCD= query, CMCD-* headers or a body)")
     collector.check_count(len(reports))
@@ -348,9 +356,9 @@ async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
         return to_event(_decode_report(item), received_ms, extra)
 
     good, errors, dead = collector.split(
-        reports, _identity, collector.topic_events, "session_id", "collector.cmcd", map_item=to_playback
+        reports, _identity, "session_id", "collector.cmcd", map_item=to_playback
     )
-    return await collector.publish("cmcd", good, errors, dead)
+    return await collector.publish("cmcd", collector.topic_events, good, errors, dead)
 
 
 class _Cmcd:
@@ -372,7 +380,7 @@ def _decode_report(item: Any) -> dict[str, Any]:
     raise ValidationError("", "a CMCD JSON report must be an object")
 
 
-def _cmcd_body(body: bytes, media_type: str) -> list[tuple[Any, bytes | None]]:
+def _cmcd_body(body: bytes, media_type: str) -> Items:
     stripped = body.lstrip()
     if media_type != "application/cmcd" and stripped[:1] in (b"{", b"["):
         try:
@@ -383,7 +391,8 @@ def _cmcd_body(body: bytes, media_type: str) -> list[tuple[Any, bytes | None]]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpError(400, "bad_body", "CMCD body is not UTF-8 text") from None
-    return [(_Cmcd(line.strip()), line.encode()) for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return Items([_Cmcd(line) for line in lines], [line.encode() for line in lines])
 
 
 def _identity(value: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import ssl
 from typing import Any
 
@@ -10,6 +11,8 @@ import uvicorn
 
 from collectors.http.app import create_app
 from collectors.http.config import CollectorConfig
+from collectors.http.spool import adopt_orphans, worker_directory
+from collectors.http.workers import Supervisor, listen
 from playscope.config import Settings
 from playscope.errors import ConfigError
 
@@ -17,25 +20,36 @@ from playscope.errors import ConfigError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (default: collector.host, 0.0.0.0)")
     parser.add_argument("--port", type=int, help="listen port (default: collector.port, 8080)")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes sharing the port (default: collector.workers, 1)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.section("collector", CollectorConfig)
-    app = create_app(settings, config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=args.host or config.host,
-            port=args.port if args.port is not None else config.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=int(config.produce_timeout_s) + 5,
-            **ssl_options(config),
-        )
-    )
-    server.run()
-    return 0
+    workers = args.workers if args.workers is not None else config.workers
+    if workers < 1:
+        raise ConfigError(f"--workers: must be at least 1, got {workers}")
+    host = args.host or config.host
+    port = args.port if args.port is not None else config.port
+    tls = ssl_options(config)
+    if config.spool_dir is not None:
+        adopt_orphans(config.spool_dir, workers)
+
+    def server_config(index: int) -> uvicorn.Config:
+        spool = worker_directory(config.spool_dir, index) if config.spool_dir is not None else None
+        app = create_app(settings, config.model_copy(update={"spool_dir": spool}))
+        return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                              timeout_graceful_shutdown=int(config.produce_timeout_s) + 5, **tls)
+
+    if workers == 1:
+        uvicorn.Server(server_config(0)).run()
+        return 0
+
+    def serve_one(index: int, sock: socket.socket) -> None:
+        uvicorn.Server(server_config(index)).run(sockets=[sock])
+
+    sock = listen(host, port)
+    return Supervisor(workers, sock, serve_one, stop_timeout_s=config.produce_timeout_s + 15).run()
 
 
 def ssl_options(config: CollectorConfig) -> dict[str, Any]:

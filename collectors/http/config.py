@@ -14,6 +14,8 @@ from playscope.config import Strict
 class CollectorConfig(Strict):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Processes serving the port (collectors/http/workers.py): one per core the collector may use.
+    workers: int = Field(default=1, ge=1, le=64)
     # CORS: origins allowed to post beacons from a browser ("*" = any).
     allowed_origins: list[str] = ["*"]
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

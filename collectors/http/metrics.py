@@ -1,13 +1,33 @@
-"""Prometheus metrics of the HTTP collector (served at /metrics on the collector's port)."""
+"""Prometheus metrics of the HTTP collector (served at /metrics on the collector's port).
+
+With several worker processes (``collector.workers``) each worker writes its values to files in
+a shared folder (prometheus_client's multiprocess mode) and whichever worker answers /metrics
+adds them up, so a scrape sees the whole collector, not one random worker.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def enable_multiprocess(directory: str) -> None:
+    """Switch this process (and the workers it forks) to file-backed metric values."""
+    os.environ[MULTIPROCESS_ENV] = directory
+    values.ValueClass = values.MultiProcessValue()
 
 
 class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # what /metrics renders: this registry, or the sum over every worker's files
+        self.exposition = self.registry
+        if os.environ.get(MULTIPROCESS_ENV) and values.ValueClass is not values.MutexValue:
+            self.exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposition)
         r = self.registry
         self.received = Counter(
             "playscope_collector_received_events_total", "Items received, by endpoint", ["endpoint"],
@@ -36,9 +56,11 @@ class CollectorMetrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "playscope_collector_in_flight_requests", "Requests waiting for Kafka", registry=r
+            "playscope_collector_in_flight_requests", "Requests waiting for Kafka", registry=r,
+            multiprocess_mode="livesum",
         )
-        self.broker_up = Gauge("playscope_collector_broker_up", "1 when Kafka is reachable", registry=r)
+        self.broker_up = Gauge("playscope_collector_broker_up", "1 when Kafka is reachable", registry=r,
+                               multiprocess_mode="livemostrecent")
         self.spooled = Counter(
             "playscope_collector_spooled_events_total", "Items written to the on-disk spool", registry=r
         )

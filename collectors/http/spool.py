@@ -115,3 +115,35 @@ class Spool:
             self._bytes = max(0, self._bytes - len(data))
         log_event(log, "spool.replayed", segment=segment.name, records=len(records))
         return True
+
+
+def worker_directory(base: Path, index: int) -> Path:
+    """The spool of collector worker ``index``: the base folder for the first (so one worker and
+    several share it), ``worker-N`` inside it for the others."""
+    return Path(base) if index == 0 else Path(base) / f"worker-{index}"
+
+
+def adopt_orphans(base: Path, workers: int) -> int:
+    """Hand the segments of workers that no longer exist (the count went down) to the worker
+    with the same index modulo ``workers``, after its own, so nothing spooled is left behind.
+    Runs before the workers start; returns the number of segments moved."""
+    moved = 0
+    base = Path(base)
+    for folder in sorted(base.glob("worker-*")):
+        suffix = folder.name.removeprefix("worker-")
+        if not suffix.isdigit() or int(suffix) < workers:
+            continue
+        target = worker_directory(base, int(suffix) % workers)
+        target.mkdir(parents=True, exist_ok=True)
+        existing = sorted(target.glob("spool-*.ndjson"))
+        number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        for segment in sorted(folder.glob("spool-*.ndjson")):
+            segment.rename(target / f"spool-{number:012d}.ndjson")
+            number += 1
+            moved += 1
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if moved:
+        log_event(log, "spool.adopted", segments=moved, workers=workers)
+    return moved
+

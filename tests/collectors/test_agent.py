@@ -104,7 +104,7 @@ def test_multiline_stack_traces_and_dead_letters(kafka_settings: Settings, tmp_p
     )
     agent = Agent(settings, config)
     thread = _start(agent)
-    time.sleep(2)
+    _wait_confirmed(agent, 3)  # the last line is held back until the multi-line timeout passes
     agent.stop_event.set()
     thread.join(timeout=40)
     records = read_topic(settings, settings.topic(topics.SERVICE_LOGS), 3)

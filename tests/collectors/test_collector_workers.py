@@ -1,0 +1,126 @@
+"""``playscope collector --workers N``: several processes on one port, against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from collector_helpers import read_topic
+
+from collectors.http.spool import adopt_orphans, worker_directory
+from playscope import topics
+from playscope.config import Settings
+from playscope.stack.ports import free_port
+
+TS = 1_795_307_712_000
+
+
+def _start(settings: Settings, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
+           "PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "playscope.cli", "collector", "--host", "127.0.0.1",
+                                 "--port", str(port), "--workers", str(workers)], env=env, stderr=out)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"collector did not become ready: {log.read_text()[-2000:]}")
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _post(port: int, start: int, count: int) -> httpx.Response:
+    events = [{"event_id": f"w-{i}", "session_id": f"s{i % 7}", "ts": TS + i, "type": "heartbeat"}
+              for i in range(start, start + count)]
+    # a fresh connection per request, so the kernel spreads them over the workers
+    return httpx.post(f"http://127.0.0.1:{port}/v1/events", json=[*events, {"type": "nope"}], timeout=30)
+
+
+def _metric(port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_workers_share_the_port_sum_metrics_and_survive_a_killed_worker(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    settings = kafka_settings
+    proc, port = _start(settings, 2, tmp_path / "collector.log")
+    try:
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        for batch in range(20):
+            answer = _post(port, batch * 10, 10)
+            assert answer.status_code == 202 and answer.json()["accepted"] == 10, answer.text
+        # every scrape sees the sum over both workers, whichever of them answers it
+        for _ in range(4):
+            assert _metric(port, 'playscope_collector_sent_events_total{endpoint="events"}') == 200
+            assert _metric(port, "playscope_collector_rejected_events_total") == 20
+
+        victim = sorted(workers)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (victim in _children(proc.pid) or len(_children(proc.pid)) < 2):
+            time.sleep(0.2)
+        replaced = _children(proc.pid)
+        assert len(replaced) == 2 and victim not in replaced, replaced
+        for batch in range(20, 30):
+            answer = _post(port, batch * 10, 10)
+            assert answer.status_code == 202, answer.text
+        # the dead worker's counts stay in the sum
+        assert _metric(port, 'playscope_collector_sent_events_total{endpoint="events"}') == 300
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in replaced), "workers outlived the parent"
+    records = read_topic(settings, settings.topic(topics.PLAYBACK_EVENTS), 300)
+    assert sorted(int(r["event_id"][2:]) for r in records) == list(range(300))
+    dead = read_topic(settings, settings.topic(topics.DEADLETTER), 30)
+    assert len(dead) == 30
+
+
+def test_bad_worker_count_is_refused(kafka_settings: Settings, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "playscope.cli", "collector", "--workers", "0"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PLAYSCOPE_KAFKA": kafka_settings.kafka.bootstrap})
+    assert done.returncode != 0
+    assert "--workers" in done.stderr
+
+
+@pytest.mark.parametrize("before,after", [(3, 1), (4, 2)])
+def test_spool_segments_of_removed_workers_are_adopted(tmp_path: Path, before: int, after: int) -> None:
+    base = tmp_path / "spool"
+    written: dict[int, list[bytes]] = {}
+    for index in range(before):
+        folder = worker_directory(base, index)
+        folder.mkdir(parents=True, exist_ok=True)
+        written[index] = [f"w{index}-s{n}\n".encode() for n in range(2)]
+        for n, data in enumerate(written[index]):
+            (folder / f"spool-{n:012d}.ndjson").write_bytes(data)
+    moved = adopt_orphans(base, after)
+    assert moved == 2 * (before - after)
+    for index in range(after):
+        segments = sorted(worker_directory(base, index).glob("spool-*.ndjson"))
+        contents = [s.read_bytes() for s in segments]
+        expected = list(written[index])
+        for orphan in range(after, before):
+            if orphan % after == index:
+                expected += written[orphan]
+        assert contents == expected  # own segments first, then the orphan's, each in order
+    assert not any((base / f"worker-{i}").exists() for i in range(after, before))
