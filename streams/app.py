@@ -447,7 +447,10 @@ class StreamsApp:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            behind = max(0, highwater - (self.last_offset.get(key, -1) + 1))
+            offset = self.last_offset.get(key)
+            if offset is None:
+                offset = self._restored_offset(tp.topic, tp.partition)
+            behind = max(0, highwater - ((offset if offset is not None else -1) + 1))
             lag[tp.topic] = lag.get(tp.topic, 0) + behind
             last = self.last_activity.setdefault(key, now)
             quiet = now - last
@@ -457,6 +460,22 @@ class StreamsApp:
             self._send(ticks, None, {"advance_ms": int(quiet * 1000)}, tp.partition)
         for topic, behind in lag.items():
             m.CONSUMER_LAG.labels(topic=topic).set(behind)
+
+    def _restored_offset(self, topic: str, p: int) -> int | None:
+        """The last input offset the restored state of partition ``p`` holds, once recovery is
+        over. A worker restarted after the stream went quiet reads nothing new, so without this
+        it would never see its partitions as caught up and never advance their clocks: the last
+        sessions and windows would stay open until new events came."""
+        app = self.app
+        consumer: Any = app.consumer  # the concrete classes: the abstract types lack these
+        tables: Any = app.tables
+        if app.rebalancing or not consumer.flow_active or not tables.recovery.completed.is_set():
+            return None
+        proc = self.qoe_partition(p) if topic == self.names.events else self.service_partition(p)
+        offset = proc.offsets.get(topic)
+        if offset is not None:
+            self.last_offset[(topic, p)] = offset
+        return offset
 
     def _register(self) -> None:
         app = self.app
