@@ -307,9 +307,8 @@ async def _json_items(collector: Collector, request: Request) -> Items:
 async def _events_pipeline(collector: Collector, request: Request) -> Response:
     items = await _json_items(collector, request)
     collector.check_count(len(items))
-    good, errors, dead = collector.split(
-        items, validate_playback_event, "session_id", "collector.events"
-    )
+    good, errors, dead = collector.split(items, validate_playback_event, "session_id", "collector.events")
+    del items  # encoded now: the decoded events need not live while the request waits for Kafka
     return await collector.publish("events", collector.topic_events, good, errors, dead)
 
 
@@ -322,9 +321,8 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
     if len(items) == 1 and otlp.is_otlp(items.values[0]):
         items = Items(otlp.to_records(items.values[0]))
     collector.check_count(len(items))
-    good, errors, dead = collector.split(
-        items, validate_log_record, "service", "collector.logs"
-    )
+    good, errors, dead = collector.split(items, validate_log_record, "service", "collector.logs")
+    del items
     return await collector.publish("logs", collector.topic_logs, good, errors, dead)
 
 
@@ -355,9 +353,8 @@ async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
     def to_playback(item: Any) -> dict[str, Any]:
         return to_event(_decode_report(item), received_ms, extra)
 
-    good, errors, dead = collector.split(
-        reports, _identity, "session_id", "collector.cmcd", map_item=to_playback
-    )
+    good, errors, dead = collector.split(reports, _identity, "session_id", "collector.cmcd", map_item=to_playback)
+    del reports
     return await collector.publish("cmcd", collector.topic_events, good, errors, dead)
 
 
