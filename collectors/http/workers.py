@@ -88,6 +88,7 @@ class Supervisor:
             try:
                 for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
+                log_event(log, "collector.worker_started", worker=index, pid=os.getpid())
                 self.serve_one(index, self.sock)
             except BaseException as exc:  # a worker must never return into the parent's loop
                 code = 1
