@@ -45,6 +45,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.Server(server_config(0)).run()
         return 0
 
+    server_config(0)  # config errors (a bad keys file, say) stop the start here, not in a restart loop
+
     def serve_one(index: int, sock: socket.socket) -> None:
         uvicorn.Server(server_config(index)).run(sockets=[sock])
 

@@ -15,6 +15,7 @@ summed across workers (``metrics.enable_multiprocess``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from playscope.logs import log_event
 log = logging.getLogger("playscope.collector.workers")
 
 RESTART_BACKOFF_S = 1.0
+_PR_SET_PDEATHSIG = 1
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 ServeOne = Callable[[int, socket.socket], None]  # (worker index, listening socket): serve until stopped
@@ -51,6 +53,18 @@ def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Ask Linux to send this worker SIGTERM when the supervisor dies, even by SIGKILL, so no
+    orphaned worker keeps the port (a no-op where prctl is missing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:
@@ -82,12 +96,14 @@ class Supervisor:
         return 0
 
     def _spawn(self, index: int) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
             try:
                 for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
+                _stop_with_parent(parent)
                 log_event(log, "collector.worker_started", worker=index, pid=os.getpid())
                 self.serve_one(index, self.sock)
             except BaseException as exc:  # a worker must never return into the parent's loop

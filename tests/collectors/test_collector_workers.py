@@ -95,12 +95,37 @@ def test_workers_share_the_port_sum_metrics_and_survive_a_killed_worker(
     assert len(dead) == 30
 
 
+def test_workers_stop_when_the_supervisor_is_killed(kafka_settings: Settings, tmp_path: Path) -> None:
+    proc, port = _start(kafka_settings, 2, tmp_path / "collector.log")
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    assert _post(port, 0, 5).status_code == 202
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers kept running"
+
+
 def test_bad_worker_count_is_refused(kafka_settings: Settings, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "playscope.cli", "collector", "--workers", "0"],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PLAYSCOPE_KAFKA": kafka_settings.kafka.bootstrap})
     assert done.returncode != 0
     assert "--workers" in done.stderr
+
+
+def test_config_errors_stop_the_start_instead_of_a_restart_loop(kafka_settings: Settings, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("applications: [{name: web}]\n")  # no key_sha256
+    done = subprocess.run([sys.executable, "-m", "playscope.cli", "collector", "--workers", "2",
+                           "--port", str(free_port())], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PLAYSCOPE_KAFKA": kafka_settings.kafka.bootstrap,
+                               "PLAYSCOPE__COLLECTOR__KEYS_FILE": str(keys)})
+    assert done.returncode != 0
+    assert "collector.keys_file" in done.stderr
+    assert "worker_started" not in done.stderr
 
 
 @pytest.mark.parametrize("before,after", [(3, 1), (4, 2)])
