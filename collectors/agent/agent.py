@@ -20,8 +20,8 @@ from collectors.agent.checkpoint import Checkpoints
 from collectors.agent.config import AgentConfig, InputConfig
 from collectors.agent.parsers import PARSERS, Parser
 from collectors.agent.sinks import SINKS
-from collectors.agent.tailer import Line, Tailer
-from collectors.delivery import Record, encode
+from collectors.agent.tailer import Chunk, Line, Tailer
+from collectors.delivery import Message, Run, encode
 from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
@@ -40,7 +40,8 @@ IN_FLIGHT = Gauge("playscope_agent_in_flight_batches", "Batches waiting for conf
 
 @dataclass
 class _Batch:
-    records: list[Record]
+    runs: list[Run]  # the records, by topic, in produce_batch form
+    size: int
     offsets: dict[str, int]  # fingerprint -> end offset of the last complete record in the batch
     lines: int
     done: threading.Event = field(default_factory=threading.Event)
@@ -82,7 +83,8 @@ class Agent:
         self.topic_deadletter = settings.topic(topics.DEADLETTER)
         self.in_flight: deque[_Batch] = deque()
         self.stop_event = threading.Event()
-        self._records: list[Record] = []
+        self._logs: list[Message] = []
+        self._dead: list[Message] = []
         self._offsets: dict[str, int] = {}
         self._lines = 0
         self._last_flush = time.monotonic()
@@ -108,16 +110,18 @@ class Agent:
         read = 0
         if len(self.in_flight) < self.config.max_in_flight:
             for source in self.inputs:
-                take = self._take if source.start is not None else self._take_single
+                if source.start is None:
+                    read += self._read_chunks(source)
+                    continue
                 for line in source.tailer.read(self.config.batch_lines):
                     read += 1
-                    take(source, line)
+                    self._take(source, line)
                     if self._lines >= self.config.batch_lines:
                         self._ship()
                         if len(self.in_flight) >= self.config.max_in_flight:
                             break
                 self._expire_multiline(source)
-        if self._records and (time.monotonic() - self._last_flush) * 1000 >= self.config.poll_interval_ms:
+        if self._lines and (time.monotonic() - self._last_flush) * 1000 >= self.config.poll_interval_ms:
             self._ship()
         return read
 
@@ -126,7 +130,7 @@ class Agent:
         for source in self.inputs:
             for fp in list(source.pending):
                 self._emit_pending(source, fp)
-        if self._records:
+        if self._lines:
             self._ship()
         deadline = time.monotonic() + timeout_s
         while self.in_flight and time.monotonic() < deadline:
@@ -139,17 +143,23 @@ class Agent:
         log_event(log, "agent.stopped", unconfirmed_batches=len(self.in_flight))
 
     # -- records -----------------------------------------------------------------------------
-    def _take_single(self, source: _Input, line: Line) -> None:
-        """An input without multi-line joining: every line is a record."""
-        self._emit(source, line.text, line.fingerprint, line.end_offset, line.path)
+    def _read_chunks(self, source: _Input) -> int:
+        """An input without multi-line joining: every line is a record, read a chunk at a time."""
+        read = 0
+        for chunk in source.tailer.read_chunks(self.config.batch_lines - self._lines):
+            read += len(chunk.lines)
+            self._add(source, chunk)
+            if self._lines >= self.config.batch_lines:
+                self._ship()
+                if len(self.in_flight) >= self.config.max_in_flight:
+                    break
+        return read
 
     def _take(self, source: _Input, line: Line) -> None:
-        if source.start is None:
-            self._take_single(source, line)
-            return
+        """A line of a multi-line input: it starts a record or joins the pending one."""
+        assert source.start is not None and source.config.multiline is not None
         pending = source.pending.get(line.fingerprint)
         starts = source.start.search(line.text) is not None
-        assert source.config.multiline is not None
         if pending is not None and (starts or len(pending.lines) >= source.config.multiline.max_lines):
             self._emit_pending(source, line.fingerprint)
             pending = None
@@ -171,21 +181,25 @@ class Agent:
 
     def _emit_pending(self, source: _Input, fp: str) -> None:
         pending = source.pending.pop(fp)
-        self._emit(source, b"\n".join(pending.lines), fp, pending.end_offset, pending.path)
+        self._add(source, Chunk(fp, pending.path, [b"\n".join(pending.lines)], pending.end_offset))
 
-    def _emit(self, source: _Input, raw: bytes, fp: str, end_offset: int, path: str) -> None:
-        try:
-            record = self._record(source, raw.decode("utf-8", errors="replace"), path)
-            key = record["service"].encode()
-            self._records.append((self.topic_logs, key, encode(record)))
-        except ValidationError as exc:
-            DISCARDED.inc()
-            ERRORS.labels("parse").inc()
-            doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
-                                    host=self.config.host)
-            self._records.append((self.topic_deadletter, None, encode(doc)))
-        self._offsets[fp] = end_offset
-        self._lines += 1
+    def _add(self, source: _Input, chunk: Chunk) -> None:
+        """Parse, complete and validate each line of ``chunk`` into a record for Kafka (or a
+        dead letter with the reason), and note how far the file has been taken."""
+        logs, dead, path = self._logs, self._dead, chunk.path
+        record_of = self._record
+        for raw in chunk.lines:
+            try:
+                record = record_of(source, raw.decode("utf-8", errors="replace"), path)
+                logs.append({"value": encode(record), "key": record["service"].encode()})
+            except ValidationError as exc:
+                DISCARDED.inc()
+                ERRORS.labels("parse").inc()
+                doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
+                                        host=self.config.host)
+                dead.append({"value": encode(doc), "key": None})
+        self._offsets[chunk.fingerprint] = chunk.end_offset
+        self._lines += len(chunk.lines)
 
     def _record(self, source: _Input, text: str, path: str) -> dict[str, Any]:
         record = source.parse(text)
@@ -200,8 +214,9 @@ class Agent:
     # -- shipping and confirmation -------------------------------------------------------------
     def _ship(self) -> None:
         RECEIVED.inc(self._lines)  # counted per batch, not per line: the counter takes a lock
-        batch = _Batch(self._records, self._offsets, self._lines)
-        self._records, self._offsets, self._lines = [], {}, 0
+        runs: list[Run] = [(self.topic_logs, self._logs), (self.topic_deadletter, self._dead)]
+        batch = _Batch(runs, len(self._logs) + len(self._dead), self._offsets, self._lines)
+        self._logs, self._dead, self._offsets, self._lines = [], [], {}, 0
         self._last_flush = time.monotonic()
         self.in_flight.append(batch)
         IN_FLIGHT.set(len(self.in_flight))
@@ -214,7 +229,7 @@ class Agent:
             batch.ok = ok
             batch.done.set()
 
-        self.sink.send(batch.records, done)
+        self.sink.send(batch.runs, done)
 
     def _reap(self) -> None:
         """Advance checkpoints over the confirmed head of the in-flight queue; re-send failures."""
@@ -227,7 +242,7 @@ class Agent:
                 self._send(head)
                 break
             self.in_flight.popleft()
-            SENT.inc(len(head.records))
+            SENT.inc(head.size)
             for fp, offset in head.offsets.items():
                 self.checkpoints.advance(fp, offset)
             advanced = True

@@ -1,7 +1,8 @@
 """Where the agent ships batches: Kafka directly, or the HTTP collector. Registered in SINKS.
 
-A sink's ``send(records, on_done)`` returns at once and calls ``on_done(ok)`` exactly once, from
-any thread, when the whole batch is confirmed (``ok=True``) or failed (the agent re-sends it).
+A sink's ``send(runs, on_done)`` (records grouped by topic, ``collectors.delivery.Run``)
+returns at once and calls ``on_done(ok)`` exactly once, from any thread, when the whole batch
+is confirmed (``ok=True``) or failed (the agent re-sends it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import httpx
 
 from collectors.agent.config import SinkConfig
-from collectors.delivery import BatchResult, DeliveryProducer, Record
+from collectors.delivery import BatchResult, DeliveryProducer, Run
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
@@ -29,14 +30,14 @@ class KafkaSink:
     def __init__(self, settings: Settings, config: SinkConfig) -> None:
         self.producer = DeliveryProducer(producer_config(settings.kafka))
 
-    def send(self, records: list[Record], on_done: Done) -> None:
+    def send(self, runs: list[Run], on_done: Done) -> None:
         def done(result: BatchResult) -> None:
             if not result.ok:
                 log_event(log, "agent.delivery_failed", level=logging.WARNING, failed=len(result.failed),
                           reason=result.failed[0])
             on_done(result.ok)
 
-        self.producer.send(records, done)
+        self.producer.send_runs(runs, done)
 
     def poll(self, timeout_s: float) -> None:
         self.producer.poll(timeout_s)
@@ -54,12 +55,12 @@ class HttpSink:
             headers["X-API-Key"] = config.api_key
         self.client = httpx.Client(base_url=config.url, headers=headers, timeout=config.timeout_s)
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
-        self.queue: queue.Queue[tuple[list[Record], Done] | None] = queue.Queue()
+        self.queue: queue.Queue[tuple[list[Run], Done] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="agent-http-sink", daemon=True)
         self.thread.start()
 
-    def send(self, records: list[Record], on_done: Done) -> None:
-        self.queue.put((records, on_done))
+    def send(self, runs: list[Run], on_done: Done) -> None:
+        self.queue.put((runs, on_done))
 
     def poll(self, timeout_s: float) -> None:
         time.sleep(timeout_s)  # confirmations arrive from the sender thread
@@ -71,8 +72,8 @@ class HttpSink:
 
     def _run(self) -> None:
         while (item := self.queue.get()) is not None:
-            records, on_done = item
-            body = b"\n".join(value for _topic, _key, value in records)
+            runs, on_done = item
+            body = b"\n".join(message["value"] for _topic, messages in runs for message in messages)
             try:
                 response = self.client.post("/v1/logs", content=body)
                 ok = response.status_code == 202

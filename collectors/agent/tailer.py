@@ -29,6 +29,17 @@ class Line:
     end_offset: int  # offset just after this line's newline
 
 
+@dataclass(slots=True)
+class Chunk:
+    """Complete lines read in one go from one file (the fast path for inputs without
+    multi-line joining: no object per line)."""
+
+    fingerprint: str
+    path: str
+    lines: list[bytes]
+    end_offset: int  # offset just after the last line's newline
+
+
 @dataclass
 class _Followed:
     fingerprint: str
@@ -90,6 +101,30 @@ class Tailer:
                 budget -= 1
                 yield line
 
+    def read_chunks(self, max_lines: int) -> Iterator[Chunk]:
+        """The same lines as :meth:`read`, a chunk of lines of one file at a time."""
+        budget = max_lines
+        for followed in list(self.files.values()):
+            if budget <= 0:
+                return
+            self._check_truncation(followed)
+            while budget > 0:
+                got = self._next_lines(followed, budget)
+                if got is None:
+                    break
+                lines, cut, has_cr = got
+                if cut:
+                    followed.offset += len(lines[0])
+                else:
+                    followed.offset += sum(map(len, lines)) + len(lines)
+                    limit = self.max_line_bytes
+                    if max(map(len, lines)) > limit:
+                        lines = [text[:limit] for text in lines]
+                    if has_cr:
+                        lines = [text.rstrip(b"\r") for text in lines]
+                budget -= len(lines)
+                yield Chunk(followed.fingerprint, followed.path, lines, followed.offset)
+
     def seek(self, fingerprint: str, offset: int) -> None:
         """Move a file's read offset back (a batch is to be re-read after a failed delivery)."""
         if fingerprint in self.files:
@@ -136,23 +171,34 @@ class Tailer:
         log_event(log, "agent.truncated", level=logging.WARNING, path=followed.path, offset=followed.offset)
         followed.offset = size  # no copy found: what was cut is gone; carry on at the new end
 
+    def _next_lines(self, followed: _Followed, budget: int) -> tuple[list[bytes], bool, bool] | None:
+        """The complete lines (at most ``budget``) at the read offset, as in the file; with
+        whether the one "line" is a cut of an endless one, and whether any ``\r`` was seen.
+        None when no complete line is there yet. The offset is left to the caller."""
+        chunk = os.pread(followed.fd, self.chunk_bytes, followed.offset)
+        if not chunk:
+            return None
+        last_newline = chunk.rfind(b"\n")
+        if last_newline < 0:
+            if len(chunk) >= self.max_line_bytes:  # an endless line: cut it
+                return [chunk[: self.max_line_bytes]], True, False
+            return None  # an incomplete last line: wait for its newline
+        lines = chunk[:last_newline].split(b"\n")  # the complete lines, split in one pass
+        if len(lines) > budget:
+            del lines[budget:]
+        return lines, False, b"\r" in chunk
+
     def _read_file(self, followed: _Followed, budget: int) -> Iterator[Line]:
         while budget > 0:
-            chunk = os.pread(followed.fd, self.chunk_bytes, followed.offset)
-            if not chunk:
+            got = self._next_lines(followed, budget)
+            if got is None:
                 return
-            last_newline = chunk.rfind(b"\n")
-            if last_newline < 0:
-                if len(chunk) >= self.max_line_bytes:  # an endless line: cut it
-                    cut = chunk[: self.max_line_bytes]
-                    followed.offset += len(cut)
-                    yield Line(followed.fingerprint, followed.path, cut, followed.offset)
-                    budget -= 1
-                    continue
-                return  # an incomplete last line: wait for its newline
-            lines = chunk[:last_newline].split(b"\n")  # the complete lines, split in one pass
-            if len(lines) > budget:
-                del lines[budget:]
+            lines, cut, _has_cr = got
+            if cut:
+                followed.offset += len(lines[0])
+                yield Line(followed.fingerprint, followed.path, lines[0], followed.offset)
+                budget -= 1
+                continue
             budget -= len(lines)
             offset = followed.offset
             fingerprint, path, max_bytes = followed.fingerprint, followed.path, self.max_line_bytes
