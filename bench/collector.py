@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,7 +97,7 @@ def _p99(latencies: list[float]) -> float:
 def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system, all threads) a process and its worker processes have used."""
     total = 0.0
-    for one in (pid, *_children(pid)):
+    for one in (pid, *child_pids(pid)):
         try:
             with open(f"/proc/{one}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
@@ -106,7 +107,8 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started (the collector's workers)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
             return [int(child) for child in handle.read().split()]
@@ -114,15 +116,22 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _start_collector(settings: Settings, workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
+def start_collector(settings: Settings, workers: int = 1, log: Path | None = None,
+                    **env_overrides: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``playscope collector --workers N`` on a free loopback port, once /readyz answers 200;
+    its stderr goes to ``log`` (else nowhere, unless BENCH_DEBUG is set)."""
     port = free_port()
     env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
            **({"PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix} if settings.topic_prefix else {}),
-           "PLAYSCOPE__COLLECTOR__MAX_EVENTS_PER_REQUEST": "10000"}
-    proc = subprocess.Popen([sys.executable, "-m", "playscope.cli", "collector", "--port", str(port),
-                             "--host", "127.0.0.1", "--workers", str(workers), "--log-level", "WARNING"],
-                            env=env,
-                            stderr=subprocess.DEVNULL if not os.environ.get("BENCH_DEBUG") else None)
+           **env_overrides}
+    command = [sys.executable, "-m", "playscope.cli", "collector", "--port", str(port), "--host", "127.0.0.1",
+               "--workers", str(workers), "--log-level", "WARNING" if log is None else "INFO"]
+    if log is not None:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(command, env=env, stderr=out)
+    else:
+        proc = subprocess.Popen(command, env=env,
+                                stderr=subprocess.DEVNULL if not os.environ.get("BENCH_DEBUG") else None)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -132,7 +141,13 @@ def _start_collector(settings: Settings, workers: int = 1) -> tuple[subprocess.P
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("collector did not become ready")
+    tail = log.read_text()[-2000:] if log is not None else ""
+    raise RuntimeError(f"collector did not become ready {tail}")
+
+
+def _start_collector(settings: Settings, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    # the bench lifts the per-request item limit (its largest requests carry 1000 events)
+    return start_collector(settings, workers, PLAYSCOPE__COLLECTOR__MAX_EVENTS_PER_REQUEST="10000")
 
 
 # events per request -> client connections: enough requests in flight that the collector,

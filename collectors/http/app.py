@@ -329,23 +329,24 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
 async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
     received_ms = int(time.time() * 1000)
     extra = {k: v for k, v in request.query_params.items() if k not in ("CMCD", "api_key")}
-    reports = Items([], [])
-    assert reports.raws is not None
+    values: list[Any] = []
+    raws: list[bytes | None] = []
     query = request.query_params.get("CMCD")
     if query is not None:
-        reports.values.append(_Cmcd(query))
-        reports.raws.append(query.encode())
+        values.append(_Cmcd(query))
+        raws.append(query.encode())
     header_names = {name.lower() for name in cmcd_codec.CMCD_HEADERS}
     headers = {k: v for k, v in request.headers.items() if k.lower() in header_names}
     if headers:
-        reports.values.append(_Cmcd(headers))
-        reports.raws.append(orjson.dumps(headers))
+        values.append(_Cmcd(headers))
+        raws.append(orjson.dumps(headers))
     if request.method == "POST":
         body = await collector.read_body(request)
         if body.strip():
             parsed = _cmcd_body(body, _media_type(request))
-            reports.values.extend(parsed.values)
-            reports.raws.extend(parsed.raws if parsed.raws is not None else [None] * len(parsed))
+            values += parsed.values
+            raws += parsed.raws if parsed.raws is not None else [None] * len(parsed)
+    reports = Items(values, raws)
     if not reports:
         raise HttpError(400, "bad_body", "no CMCD data (CMCD= query, CMCD-* headers or a body)")
     collector.check_count(len(reports))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from collector_helpers import read_topic
 
+from bench.collector import child_pids, start_collector
 from collectors.http.spool import adopt_orphans, worker_directory
 from playscope import topics
 from playscope.config import Settings
@@ -22,27 +23,11 @@ TS = 1_795_307_712_000
 
 
 def _start(settings: Settings, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {**os.environ, "PLAYSCOPE_KAFKA": settings.kafka.bootstrap,
-           "PLAYSCOPE__TOPIC_PREFIX": settings.topic_prefix}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "playscope.cli", "collector", "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", str(workers)], env=env, stderr=out)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"collector did not become ready: {log.read_text()[-2000:]}")
+    return start_collector(settings, workers, log=log)
 
 
 def _children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+    return set(child_pids(pid))
 
 
 def _post(port: int, start: int, count: int) -> httpx.Response:
