@@ -56,6 +56,11 @@ class KafkaConfig(Strict):
     bootstrap: str = "localhost:9092"
     partitions: int = Field(default=6, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1)
+    # Static group membership (group.instance.id): a consumer restarted after a crash takes its
+    # partitions back at once instead of waiting out the dead member's session.
+    static_membership: bool = True
+    instance_id: str | None = None  # explicit member id (e.g. a pod name); derived from host and a slot if unset
+    session_timeout_s: float = Field(default=30.0, ge=6.0, le=300.0)
     security: KafkaSecurity = KafkaSecurity()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playscope.config import KafkaConfig
+from playscope.config import KafkaConfig, Settings
 
 
 def _security(cfg: KafkaConfig) -> dict[str, Any]:
@@ -24,15 +24,24 @@ def _security(cfg: KafkaConfig) -> dict[str, Any]:
     return out
 
 
+def _client_common(cfg: KafkaConfig) -> dict[str, Any]:
+    """What every client shares: the cluster, security, and librdkafka's log lines routed to
+    Python logging with repeats collapsed (an outage would otherwise print a line per retry)."""
+    from playscope.kafka_health import client_logger
+
+    return {"bootstrap.servers": cfg.bootstrap, "logger": client_logger(), "log.connection.close": False,
+            **_security(cfg)}
+
+
 def admin_config(cfg: KafkaConfig) -> dict[str, Any]:
-    return {"bootstrap.servers": cfg.bootstrap, **_security(cfg)}
+    return _client_common(cfg)
 
 
 def producer_config(cfg: KafkaConfig, **overrides: Any) -> dict[str, Any]:
     """A durable producer: acks=all and idempotence, so an acknowledged record is never lost
     or duplicated by a retry; lz4 and a short linger for throughput."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": cfg.bootstrap,
+        **_client_common(cfg),
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -41,7 +50,6 @@ def producer_config(cfg: KafkaConfig, **overrides: Any) -> dict[str, Any]:
         "queue.buffering.max.messages": 500000,
         "queue.buffering.max.kbytes": 256 * 1024,
         "message.timeout.ms": 120000,
-        **_security(cfg),
     }
     conf.update(overrides)
     return conf
@@ -50,16 +58,57 @@ def producer_config(cfg: KafkaConfig, **overrides: Any) -> dict[str, Any]:
 def consumer_config(cfg: KafkaConfig, group_id: str, **overrides: Any) -> dict[str, Any]:
     """A consumer that commits only what the caller says was processed."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": cfg.bootstrap,
+        **_client_common(cfg),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
-        **_security(cfg),
     }
     conf.update(overrides)
     return conf
+
+
+def static_member_config(settings: Settings, group_id: str) -> dict[str, Any]:
+    """``group.instance.id`` and the session timeout for a subscribing consumer of ``group_id``
+    (empty when static membership is off): a restarted member takes its partitions back at once.
+
+    A static member does not leave the group on close, so when a worker is removed for good its
+    partitions move after ``kafka.session_timeout_s``."""
+    from playscope.membership import instance_id
+
+    member = instance_id(settings, group_id)
+    if member is None:
+        return {}
+    return {"group.instance.id": member, "session.timeout.ms": int(settings.kafka.session_timeout_s * 1000)}
+
+
+def committed(consumer: Any, partitions: list[Any], timeout_s: float = 60.0) -> list[Any]:
+    """``consumer.committed`` that waits out a group coordinator that is not there yet.
+
+    A broker seconds old, or one just restarted, answers NOT_COORDINATOR or
+    COORDINATOR_LOAD_IN_PROGRESS for a while: a reason to wait (logged once), not to fail."""
+    import logging
+    import time
+
+    from confluent_kafka import KafkaException
+
+    from playscope.logs import log_event
+
+    deadline = time.monotonic() + timeout_s
+    said = False
+    while True:
+        try:
+            return list(consumer.committed(partitions, timeout=min(10.0, timeout_s)))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if not _transient(err) or time.monotonic() > deadline:
+                raise
+            if not said:
+                log_event(logging.getLogger("playscope.kafka"), "kafka.waiting", what="group coordinator",
+                          reason=str(err))
+                said = True
+            time.sleep(0.5)
 
 
 def aiokafka_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
@@ -121,7 +170,9 @@ def check_credentials(cfg: KafkaConfig, timeout_s: float = 15.0) -> None:
 
 
 _LEADERSHIP_ERRORS = frozenset({"LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "UNKNOWN_TOPIC_OR_PART",
-                                "_UNKNOWN_PARTITION", "_TRANSPORT", "_TIMED_OUT"})
+                                "_UNKNOWN_PARTITION", "_TRANSPORT", "_TIMED_OUT", "NOT_COORDINATOR",
+                                "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE",
+                                "_WAIT_COORD", "_ALL_BROKERS_DOWN"})
 
 
 def _transient(err: Any) -> bool:
@@ -131,26 +182,40 @@ def _transient(err: Any) -> bool:
     return bool(err.retriable()) or err.name() in _LEADERSHIP_ERRORS
 
 
-def wait_for_topic(client: Any, topic: str, timeout_s: float = 30.0) -> Any:
+def wait_for_topic(client: Any, topic: str, timeout_s: float = 60.0) -> Any:
     """The metadata of ``topic`` once every partition has a leader.
 
     A topic created moments ago answers LEADER_NOT_AVAILABLE / NOT_LEADER_FOR_PARTITION for a
-    short while; that is a reason to wait, not to fail a component's start-up. ``client`` is a
+    short while, and a broker that is starting answers nothing at all; both are reasons to wait
+    (one ``kafka.waiting`` line), not to fail a component's start-up. ``client`` is a
     confluent-kafka Consumer, Producer or AdminClient."""
+    import logging
     import time
 
     from confluent_kafka import KafkaException
 
+    from playscope.logs import log_event
+
     deadline = time.monotonic() + timeout_s
+    said = False
     while True:
-        meta = client.list_topics(topic, timeout=timeout_s).topics[topic]
-        errors = [meta.error] if meta.error is not None else []
-        errors += [p.error for p in meta.partitions.values() if p.error is not None]
-        if not errors and meta.partitions:
+        try:
+            meta = client.list_topics(topic, timeout=min(10.0, timeout_s)).topics[topic]
+            errors = [meta.error] if meta.error is not None else []
+            errors += [p.error for p in meta.partitions.values() if p.error is not None]
+        except KafkaException as exc:  # no broker answered in time
+            errors, meta = [exc.args[0] if exc.args else None], None
+        if not errors and meta is not None and meta.partitions:
+            if said:
+                log_event(logging.getLogger("playscope.kafka"), "kafka.ready", topic=topic)
             return meta
         if not all(_transient(err) for err in errors) or time.monotonic() > deadline:
             raise KafkaException(errors[0] if errors else f"topic {topic}: no partitions")
-        time.sleep(0.2)
+        if not said:
+            log_event(logging.getLogger("playscope.kafka"), "kafka.waiting", what=f"topic {topic}",
+                      reason=str(errors[0]) if errors else "no partitions")
+            said = True
+        time.sleep(0.5)
 
 
 def watermarks(consumer: Any, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:

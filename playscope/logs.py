@@ -56,6 +56,9 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("aiokafka", "faust", "mode", "elastic_transport", "opensearch", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    from playscope.kafka_health import quiet_client_logs
+
+    quiet_client_logs()
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
