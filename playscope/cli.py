@@ -36,12 +36,13 @@ VERBS: dict[str, Verb] = {
     "dashboards": Verb("dashboards.cli", "provision Grafana and Kibana dashboards"),
     "loadgen": Verb("playscope.loadgen.cli", "simulated players and services"),
     "bench": Verb("bench.cli", "stage benchmarks as one JSON report"),
+    "chaos": Verb("playscope.chaos", "the fault matrix: kill each part under load, count what was lost"),
     "report": Verb("dashboards.report", "a QoE report (PNG charts and HTML) from Elasticsearch"),
 }
 
 
 # Verbs whose components talk to Kafka: their TLS/SASL settings are checked once before they start.
-KAFKA_VERBS = frozenset({"demo", "collector", "agent", "streams", "indexer", "alerts", "loadgen", "bench"})
+KAFKA_VERBS = frozenset({"demo", "collector", "agent", "streams", "indexer", "alerts", "loadgen", "bench", "chaos"})
 
 
 def _top_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,135 @@
+"""The checker: the recorded history (what was acknowledged) against the final indices.
+
+It judges only what the load generators recorded and what Elasticsearch holds at the end:
+
+* raw events: every acknowledged ``event_id`` must be indexed (``lost`` otherwise); an id held
+  by more than one document is ``duplicated``; ids indexed but never acknowledged (a request
+  that failed after Kafka took part of it) are counted apart: the client sent them again;
+* log lines: every ``trace_id`` written must be indexed;
+* sessions: each fully acknowledged session's summary must exist once and equal the expected
+  fields computed from its script (``sessions_exact``);
+* windows: the ``attempts`` of the ``total`` windows must add up to the sessions started;
+* alerts: one firing and one resolved notification per incident, none twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from playscope.chaos.load import SessionScript
+
+SESSION_FIELDS = ("startup_ms", "rebuffer_ms", "rebuffer_count", "watched_ms", "play_ms", "event_count",
+                  "outcome", "closed_by", "cdn")
+
+
+def scan_ids(es: Any, index: str, field: str | None = None) -> Counter[str]:
+    """How many documents hold each id (``_id``, or a keyword ``field``) in ``index``."""
+    counts: Counter[str] = Counter()
+    body: dict[str, Any] = {"query": {"match_all": {}}, "size": 5000, "sort": ["_doc"]}
+    if field:
+        body["_source"] = [field]
+    else:
+        body["_source"] = False
+    resp = es.search(index=index, scroll="2m", ignore_unavailable=True, allow_no_indices=True, **body)
+    scroll_id = resp.get("_scroll_id")
+    try:
+        while True:
+            hits = resp["hits"]["hits"]
+            if not hits:
+                break
+            for hit in hits:
+                value = hit["_source"].get(field) if field else hit["_id"]
+                if value is not None:
+                    counts[str(value)] += 1
+            resp = es.scroll(scroll_id=scroll_id, scroll="2m")
+            scroll_id = resp.get("_scroll_id", scroll_id)
+    finally:
+        if scroll_id:
+            es.clear_scroll(scroll_id=scroll_id)
+    return counts
+
+
+def count_docs(es: Any, index: str) -> int:
+    es.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+    return int(es.count(index=index, ignore_unavailable=True, allow_no_indices=True)["count"])
+
+
+def check_events(acked: set[str], indexed: Counter[str]) -> dict[str, int]:
+    return {
+        "acknowledged": len(acked),
+        "indexed": sum(1 for event_id in acked if event_id in indexed),
+        "lost": sum(1 for event_id in acked if event_id not in indexed),
+        "duplicated": sum(n - 1 for n in indexed.values() if n > 1),
+        "unacknowledged_indexed": sum(1 for event_id in indexed if event_id not in acked),
+    }
+
+
+def check_logs(written: list[str], indexed: Counter[str]) -> dict[str, int]:
+    return {
+        "log_lines": len(written),
+        "log_lines_indexed": sum(1 for trace_id in written if trace_id in indexed),
+        "log_lines_lost": sum(1 for trace_id in written if trace_id not in indexed),
+        "log_lines_duplicated": sum(n - 1 for n in indexed.values() if n > 1),
+    }
+
+
+def check_sessions(scripts: dict[str, SessionScript], acked: set[str],
+                   summaries: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Sessions whose every event was acknowledged, against their summaries; a few mismatches
+    are returned for the report."""
+    expected = [s for s in scripts.values() if all(e["event_id"] in acked for e in s.events)]
+    exact = 0
+    duplicated = 0
+    mismatches: list[dict[str, Any]] = []
+    for script in expected:
+        docs = summaries.get(script.session_id, [])
+        duplicated += max(0, len(docs) - 1)
+        want = script.expected()
+        got = docs[0] if docs else None
+        diff = {k: {"expected": want[k], "got": None if got is None else got.get(k)}
+                for k in SESSION_FIELDS if got is None or got.get(k) != want[k]}
+        if not diff:
+            exact += 1
+        elif len(mismatches) < 5:
+            mismatches.append({"session_id": script.session_id, **diff})
+    started = sum(1 for s in scripts.values() if s.events[0]["event_id"] in acked)
+    return {"sessions_expected": len(expected), "sessions_exact": exact, "sessions_started": started,
+            "sessions_duplicated": duplicated}, mismatches
+
+
+def session_docs(es: Any, index: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    body: dict[str, Any] = {"query": {"match_all": {}}, "size": 5000, "_source": ["session_id", *SESSION_FIELDS]}
+    resp = es.search(index=index, scroll="2m", ignore_unavailable=True, allow_no_indices=True, **body)
+    scroll_id = resp.get("_scroll_id")
+    try:
+        while resp["hits"]["hits"]:
+            for hit in resp["hits"]["hits"]:
+                src = hit["_source"]
+                out.setdefault(str(src.get("session_id")), []).append(src)
+            resp = es.scroll(scroll_id=scroll_id, scroll="2m")
+            scroll_id = resp.get("_scroll_id", scroll_id)
+    finally:
+        if scroll_id:
+            es.clear_scroll(scroll_id=scroll_id)
+    return out
+
+
+def window_attempts(es: Any, index: str) -> int:
+    resp = es.search(index=index, size=0, ignore_unavailable=True, allow_no_indices=True,
+                     query={"term": {"group": "total"}}, aggs={"attempts": {"sum": {"field": "attempts"}}})
+    return int(resp["aggregations"]["attempts"]["value"] or 0) if resp.get("aggregations") else 0
+
+
+def check_alerts(notifications: list[dict[str, Any]], incidents: int) -> dict[str, int]:
+    """Firing and resolved per rule and group: each at most once per incident."""
+    by_kind: Counter[tuple[str, str, str]] = Counter()
+    for note in notifications:
+        group = note.get("group") or {}
+        key = ",".join(f"{k}={v}" for k, v in sorted(group.items())) if isinstance(group, dict) else str(group)
+        by_kind[(str(note.get("rule")), key, str(note.get("status")))] += 1
+    firing = sum(n for (_, _, status), n in by_kind.items() if status == "firing")
+    resolved = sum(n for (_, _, status), n in by_kind.items() if status == "resolved")
+    duplicated = sum(max(0, n - incidents) for n in by_kind.values())
+    return {"alerts_firing": firing, "alerts_resolved": resolved, "alerts_duplicated": duplicated}
