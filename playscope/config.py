@@ -56,6 +56,9 @@ class KafkaConfig(Strict):
     bootstrap: str = "localhost:9092"
     partitions: int = Field(default=6, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1)
+    # Topics get min.insync.replicas = this (capped at their replication factor); 1 leaves the
+    # broker default. With acks=all, 2 of 3 replicas keep writes going while one broker is down.
+    min_insync_replicas: int = Field(default=1, ge=1)
     # Static group membership (group.instance.id): a consumer restarted after a crash takes its
     # partitions back at once instead of waiting out the dead member's session.
     static_membership: bool = True
