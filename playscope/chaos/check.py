@@ -123,13 +123,21 @@ def window_attempts(es: Any, index: str) -> int:
 
 
 def check_alerts(notifications: list[dict[str, Any]], incidents: int) -> dict[str, int]:
-    """Firing and resolved per rule and group: each at most once per incident."""
-    by_kind: Counter[tuple[str, str, str]] = Counter()
+    """State changes per rule and group: each status at most once per incident.
+
+    A notification names its state change by rule, group, status and the change's instant
+    (``ts``). The same change delivered again after a crash (the evaluator died between the
+    channel's answer and recording it) is a redelivery, counted apart: receivers drop it by
+    ``dedup_key`` and ``ts``. A second state change for one incident is a duplicate alert."""
+    deliveries: Counter[tuple[str, str, str, str]] = Counter()
     for note in notifications:
-        group = note.get("group") or {}
+        group = note.get("group_key") or note.get("group") or {}
         key = ",".join(f"{k}={v}" for k, v in sorted(group.items())) if isinstance(group, dict) else str(group)
-        by_kind[(str(note.get("rule")), key, str(note.get("status")))] += 1
-    firing = sum(n for (_, _, status), n in by_kind.items() if status == "firing")
-    resolved = sum(n for (_, _, status), n in by_kind.items() if status == "resolved")
-    duplicated = sum(max(0, n - incidents) for n in by_kind.values())
-    return {"alerts_firing": firing, "alerts_resolved": resolved, "alerts_duplicated": duplicated}
+        deliveries[(str(note.get("rule")), key, str(note.get("status")), str(note.get("ts")))] += 1
+    changes: Counter[tuple[str, str, str]] = Counter(k[:3] for k in deliveries)
+    return {
+        "alerts_firing": sum(n for (_, _, status), n in changes.items() if status == "firing"),
+        "alerts_resolved": sum(n for (_, _, status), n in changes.items() if status == "resolved"),
+        "alerts_duplicated": sum(max(0, n - incidents) for n in changes.values()),
+        "alerts_redelivered": sum(n - 1 for n in deliveries.values() if n > 1),
+    }

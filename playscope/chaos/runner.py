@@ -214,6 +214,7 @@ class ChaosRun:
             "sessions_expected": sessions["sessions_expected"], "sessions_exact": sessions["sessions_exact"],
             "windows_attempts": attempts, "sessions_started": sessions["sessions_started"],
             "alerts_firing": alerts["alerts_firing"], "alerts_resolved": alerts["alerts_resolved"],
+            "alerts_redelivered": alerts["alerts_redelivered"],
             "unacknowledged_indexed": events["unacknowledged_indexed"],
             "requests_failed": playback.failed_requests, "requests": playback.sent_requests,
         }

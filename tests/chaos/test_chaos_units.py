@@ -60,8 +60,11 @@ def test_sessions_judged_only_when_fully_acknowledged() -> None:
 
 
 def test_alert_duplicates_per_incident() -> None:
-    firing = {"rule": "r", "group": {"cdn": "x"}, "status": "firing"}
-    resolved = {**firing, "status": "resolved"}
+    firing = {"rule": "r", "group_key": "cdn=x", "status": "firing", "ts": 1}
+    resolved = {**firing, "status": "resolved", "ts": 2}
     assert check_alerts([firing, resolved], incidents=1) == {
-        "alerts_firing": 1, "alerts_resolved": 1, "alerts_duplicated": 0}
-    assert check_alerts([firing, firing, resolved], incidents=1)["alerts_duplicated"] == 1
+        "alerts_firing": 1, "alerts_resolved": 1, "alerts_duplicated": 0, "alerts_redelivered": 0}
+    refired = {**firing, "ts": 3}  # a second state change: a duplicate alert
+    assert check_alerts([firing, refired, resolved], incidents=1)["alerts_duplicated"] == 1
+    again = check_alerts([firing, firing, resolved], incidents=1)  # the same change delivered twice
+    assert again["alerts_duplicated"] == 0 and again["alerts_redelivered"] == 1
