@@ -1,4 +1,4 @@
-"""``playscope stack up [--opensearch] | status | down``."""
+"""``playscope stack up [--opensearch] [--secure | --brokers N] | status | down | provision``."""
 
 from __future__ import annotations
 
@@ -22,12 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secure", action="store_true",
                         help="Kafka with a TLS + SASL/SCRAM-SHA-512 listener and a generated CA; "
                              "writes the client config to .playscope/secure/playscope.yaml")
+    parser.add_argument("--brokers", type=int, default=None, metavar="N",
+                        help="Kafka nodes (KRaft, each broker and controller) on ports 9092, 9094, ... "
+                             "(default 1, or what the last `up` used); with 3, topics get replication factor 3 "
+                             "and min.insync.replicas 2, and the client config is written to "
+                             ".playscope/cluster/playscope.yaml")
     parser.add_argument("--partitions", type=int, default=None, help="partitions per topic (default 6)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
-    manager = StackManager(settings.home, settings, secure=True if getattr(args, "secure", False) else None)
+    brokers = getattr(args, "brokers", None)
+    if args.action == "provision" and brokers is None:
+        brokers = 1  # the configured servers as written, not the local cluster's (its --config file says those)
+    manager = StackManager(settings.home, settings, secure=True if getattr(args, "secure", False) else None,
+                           brokers=brokers)
     if args.action == "up":
         return _up(manager, args, console)
     if args.action == "provision":
@@ -76,4 +85,6 @@ def _status(manager: StackManager) -> int:
         pid = str(row.pid) if row.pid else ("external" if row.healthy else "-")
         table.add_row(row.name, row.endpoint, pid, "[green]healthy" if row.healthy else "[red]down")
     Console().print(table)
+    if manager.cluster.size > 1:
+        Console().print(f"kafka bootstrap: {manager.cluster.bootstrap}")
     return 0 if rows and all(r.healthy for r in rows) else 1

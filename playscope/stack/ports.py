@@ -58,3 +58,15 @@ def port_owner(port: int) -> str | None:
         except OSError:
             continue
     return None
+
+
+def free_port_range(count: int, attempts: int = 50) -> int:
+    """The first of ``count`` consecutive ports that are all free right now (for a cluster whose
+    ports derive from one base port, as ``stack up --brokers N`` makes them)."""
+    import random
+
+    for _ in range(attempts):
+        base = random.randrange(20000, 60000 - count)
+        if not any(port_taken(port) for port in range(base, base + count)):
+            return base
+    raise OSError(f"no {count} consecutive free ports found in {attempts} attempts")

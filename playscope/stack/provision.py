@@ -19,19 +19,28 @@ log = logging.getLogger("playscope.stack")
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: float = 30.0) -> list[str]:
-    """Create every SPEC 3 topic that does not exist yet; return the names created."""
+    """Create every SPEC 3 topic that does not exist yet; return the names created.
+
+    Replication is ``kafka.replication_factor`` capped at the number of live brokers (a config
+    written for a three-node cluster still works on one broker), and ``min.insync.replicas`` is
+    ``kafka.min_insync_replicas`` capped at that replication factor (more would refuse every
+    acks=all write); at 1 the broker's default is left in place. Existing topics are left as
+    they are."""
     admin = AdminClient(admin_config(settings.kafka))
     try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
+        meta = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise StackError(f"Kafka at {settings.kafka.bootstrap} is not reachable: {exc}") from None
+    existing = set(meta.topics)
     count = partitions or settings.kafka.partitions
+    replication, min_isr = topic_replication(settings, len(meta.brokers))
+    extra = {"min.insync.replicas": str(min_isr)} if min_isr > 1 else {}
     wanted = [
         NewTopic(
             settings.topic(spec.name),
             num_partitions=count,
-            replication_factor=settings.kafka.replication_factor,
-            config=dict(spec.config),
+            replication_factor=replication,
+            config={**spec.config, **extra},
         )
         for spec in TOPICS
         if settings.topic(spec.name) not in existing
@@ -39,6 +48,9 @@ def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: 
     created: list[str] = []
     if not wanted:
         return created
+    if replication < settings.kafka.replication_factor:
+        log_event(log, "topics.replication_capped", configured=settings.kafka.replication_factor,
+                  brokers=len(meta.brokers), replication_factor=replication)
     for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
         try:
             future.result(timeout=timeout_s)
@@ -46,8 +58,17 @@ def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: 
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise StackError(f"could not create topic {name}: {exc}") from None
-    log_event(log, "topics.created", topics=created)
+    log_event(log, "topics.created", topics=created, replication_factor=replication, min_insync_replicas=min_isr)
     return created
+
+
+def topic_replication(settings: Settings, brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for new topics on a cluster of ``brokers``
+    live brokers (0: unknown, no cap)."""
+    replication = settings.kafka.replication_factor
+    if brokers > 0:
+        replication = min(replication, brokers)
+    return replication, min(settings.kafka.min_insync_replicas, replication)
 
 
 def ensure_templates(client: Any, prefix: str = "") -> list[str]:
