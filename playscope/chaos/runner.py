@@ -104,7 +104,7 @@ class ChaosRun:
 
     # -- stack --------------------------------------------------------------------------------
     def _stack_kwargs(self) -> dict[str, Any]:
-        return {"brokers": self.options.brokers} if self.options.brokers > 1 else {}
+        return {"brokers": self.options.brokers}
 
     def _up_kwargs(self) -> dict[str, Any]:
         return {}
