@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,9 +25,7 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from playscope.logs import log_event
-
-log = logging.getLogger("playscope.collectors.delivery")
+from playscope.kafka_health import BrokerWatch
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 # A record as ``Producer.produce_batch`` takes it. Callers on the hot path build these directly:
@@ -59,6 +56,8 @@ class BrokerUnavailable(Exception):
 class BatchResult:
     size: int
     failed: list[str] = field(default_factory=list)  # one error per record that failed
+    # the records that failed, as far as known (a replay re-sends only these)
+    failed_records: list[Record] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,47 +72,92 @@ class _Batch:
     threads at once (the event loop and the spool's replay thread) still finish the batch once.
     """
 
-    __slots__ = ("_seen", "failed", "on_done", "size")
+    __slots__ = ("_seen", "failed", "failed_records", "on_done", "size")
 
     def __init__(self, size: int, on_done: Callable[[BatchResult], None]) -> None:
         self.size = size
         self.failed: list[str] = []
+        self.failed_records: list[Record] = []
         self.on_done = on_done
         self._seen = itertools.count(1)
 
-    def report(self, err: KafkaError | None, _msg: Any = None) -> None:
+    def report(self, err: KafkaError | None, msg: Any = None) -> None:
         if err is not None:
             self.failed.append(err.str())
+            if msg is not None:
+                self.failed_records.append((msg.topic(), msg.key(), msg.value()))
         if next(self._seen) == self.size:
-            self.on_done(BatchResult(self.size, self.failed))
+            self.on_done(BatchResult(self.size, self.failed, self.failed_records))
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, record: Record) -> None:
         self.failed.append(reason)
+        self.failed_records.append(record)
         if next(self._seen) == self.size:
-            self.on_done(BatchResult(self.size, self.failed))
+            self.on_done(BatchResult(self.size, self.failed, self.failed_records))
+
+
+class _ConfirmedWatch(BrokerWatch):
+    """A :class:`BrokerWatch` whose falls wait for a metadata request to fail as well.
+
+    librdkafka reports ``_ALL_BROKERS_DOWN`` (and its statistics show no connected broker) also
+    when the broker closes an idle connection (``connections.max.idle.ms``, ten minutes by
+    default) and the client has had no reason to reconnect yet: a quiet collector would answer
+    503 for a few seconds every ten minutes. So a fall is only a suspicion, handed to
+    ``suspect``; a rise is believed at once."""
+
+    def __init__(self, client: str, stats_interval_ms: int, suspect: Callable[[str], None]) -> None:
+        super().__init__(client, stats_interval_ms)
+        self._suspect = suspect
+
+    def set(self, up: bool, reason: str = "") -> None:
+        if up or not self.up:
+            super().set(up, reason)
+        else:
+            self._suspect(reason)
+
+    def fall(self, reason: str) -> None:
+        """The suspicion held: the cluster did not answer."""
+        super().set(False, reason)
 
 
 class DeliveryProducer:
-    """Durable producer (acks=all, idempotent) with a background poll thread and broker health."""
+    """Durable producer (acks=all, idempotent) that knows whether its cluster is reachable.
 
-    def __init__(self, conf: dict[str, Any], health_interval_s: float = 2.0,
-                 background_poll: bool = False) -> None:
-        conf = {"reconnect.backoff.max.ms": 1000, **conf, "error_cb": self._on_error}
+    Broker health is :class:`playscope.kafka_health.BrokerWatch`'s (the client's own error and
+    statistics callbacks, served by whoever polls; one log line per change), with one check
+    added: a fall is confirmed by a metadata request that fails within ``probe_timeout_s``
+    before it counts (see :class:`_ConfirmedWatch`). While down, librdkafka reconnects by
+    itself and the next statistics report (every ``stats_interval_ms``) with a connected broker
+    brings the state back up; a probe every ``retry_probe_s`` is the safety net. Probing more
+    often would not help: each probe makes librdkafka try to connect several times a second.
+    ``on_broker_change(up)`` runs at each change (the components' ``*_broker_up`` gauges)."""
+
+    def __init__(self, conf: dict[str, Any], client: str = "producer", background_poll: bool = False,
+                 on_broker_change: Callable[[bool], None] | None = None, stats_interval_ms: int = 1000,
+                 probe_timeout_s: float = 3.0, retry_probe_s: float = 30.0) -> None:
+        self.watch = _ConfirmedWatch(client, stats_interval_ms, self._suspect)
+        self._on_broker_change = on_broker_change
+        self._watch_lock = threading.Lock()
+        self._reported = self.watch.up
+        self._suspicion = ""
+        self._check = threading.Event()
+        self._probe_timeout_s = probe_timeout_s
+        self._retry_probe_s = retry_probe_s
+        conf = {"reconnect.backoff.max.ms": 1000, **conf, **self.watch.config(),
+                "error_cb": self._on_error, "stats_cb": self._on_stats}
         self._producer = Producer(conf)
         self._stop = threading.Event()
-        self._broker_up = True
-        self._health_interval_s = health_interval_s
         self._wake: asyncio.Event | None = None
         self._poller: threading.Thread | None = None
         if background_poll:
             self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
             self._poller.start()
-        self._health = threading.Thread(target=self._health_loop, name="kafka-health", daemon=True)
-        self._health.start()
+        self._checker = threading.Thread(target=self._check_loop, name="kafka-check", daemon=True)
+        self._checker.start()
 
     @property
     def broker_up(self) -> bool:
-        return self._broker_up
+        return self.watch.up
 
     def send(self, records: Sequence[Record], on_done: Callable[[BatchResult], None]) -> None:
         """Produce ``records``; ``on_done`` runs once when all are acknowledged or failed."""
@@ -139,8 +183,8 @@ class DeliveryProducer:
             try:
                 queued = self._producer.produce_batch(topic, messages, on_delivery=report)
             except KafkaException as exc:
-                for _ in messages:
-                    batch.fail(exc.args[0].str())
+                for message in messages:
+                    batch.fail(exc.args[0].str(), (topic, message["key"], message["value"]))
                 return
             if queued == len(messages):
                 return
@@ -152,7 +196,7 @@ class DeliveryProducer:
                 if err.code() == KafkaError._QUEUE_FULL:
                     retry.append(message)
                 else:
-                    batch.fail(err.str())
+                    batch.fail(err.str(), (topic, message["key"], message["value"]))
             messages = retry
             if messages:
                 self._producer.poll(0.005)  # local queue full: serve reports, let it drain
@@ -220,31 +264,56 @@ class DeliveryProducer:
         """Flush what is queued and stop; returns the number of records left undelivered."""
         left = self._producer.flush(timeout_s)
         self._stop.set()
+        self._check.set()
         if self._poller is not None:
             self._poller.join(timeout=2)
-        self._health.join(timeout=self._health_interval_s + 3)
+        self._checker.join(timeout=self._probe_timeout_s + 2)
         return int(left)
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    def _health_loop(self) -> None:
-        while not self._stop.wait(self._health_interval_s if self._broker_up else 0.5):
+    def _suspect(self, reason: str) -> None:
+        self._suspicion = reason
+        self._check.set()
+
+    def _check_loop(self) -> None:
+        """Probe when a fall is suspected (while up) or now and then (while down)."""
+        while True:
+            self._check.wait(None if self.watch.up else self._retry_probe_s)
+            if self._stop.is_set():
+                return
+            self._check.clear()
             try:
-                self._producer.list_topics(timeout=2.0)
-                up = True
+                self._producer.list_topics(timeout=self._probe_timeout_s)
+                answered = True
             except KafkaException:
-                up = False
-            if up != self._broker_up:
-                self._broker_up = up
-                log_event(log, "kafka.broker_up" if up else "kafka.broker_down")
+                answered = False
+            with self._watch_lock:
+                if answered:
+                    self.watch.set(True)
+                elif self.watch.up:
+                    self.watch.fall(self._suspicion or "no metadata answer")
+                    self._check.clear()  # suspicions raised meanwhile are answered by this probe
+                self._report()
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.code() == KafkaError._ALL_BROKERS_DOWN:
-            if self._broker_up:
-                log_event(log, "kafka.broker_down", level=logging.WARNING, reason=err.str())
-            self._broker_up = False
+        with self._watch_lock:
+            self.watch.on_error(err)
+            self._report()
+
+    def _on_stats(self, raw: str) -> None:
+        with self._watch_lock:
+            self.watch.on_stats(raw)
+            self._report()
+
+    def _report(self) -> None:
+        up = self.watch.up
+        if up != self._reported:
+            self._reported = up
+            if self._on_broker_change is not None:
+                self._on_broker_change(up)
 
 
 def to_runs(records: Sequence[Record]) -> list[Run]:

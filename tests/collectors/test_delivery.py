@@ -3,16 +3,22 @@ delivery report, also when the local queue is full and across topics."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import orjson
+import pytest
 from collector_helpers import read_topic
+from helpers import wait_for
 
 from collectors.delivery import BatchResult, DeliveryProducer, encode
 from playscope import topics
-from playscope.config import Settings
+from playscope.config import KafkaConfig, Settings
 from playscope.kafka import producer_config
+from playscope.stack.servers import KafkaServer
 
 
 def test_batch_waits_out_a_full_local_queue_and_loses_nothing(kafka_settings: Settings) -> None:
@@ -60,3 +66,56 @@ def test_deliver_sync_reports_records_kafka_refused(kafka_settings: Settings) ->
 def test_encode_is_orjson_dumps() -> None:
     for value in ({"a": 1, "b": [1.5, None, "é"]}, "x" * 3000, [{"k": "v" * 600}], 0):
         assert encode(value) == orjson.dumps(value)
+
+
+class _IdleClosingKafka(KafkaServer):
+    """A private broker that closes connections idle for 2 s (ten minutes by default)."""
+
+    def _properties(self) -> str:
+        return super()._properties() + "connections.max.idle.ms=2000\n"
+
+
+class _Disconnects(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += "Disconnected" in record.getMessage()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_idle_connection_closed_by_the_broker_is_not_an_outage(tmp_path: Path) -> None:
+    """librdkafka reports all brokers down when the broker closes an idle connection; the
+    producer checks with a metadata request before it believes it (a quiet collector would
+    otherwise answer 503 for seconds every ten minutes)."""
+    server = _IdleClosingKafka.on_free_ports(tmp_path / "kafka")
+    server.start()
+    try:
+        server.wait_healthy(timeout_s=90)
+        client_log = logging.getLogger(f"test.rdkafka.{uuid.uuid4().hex[:6]}")
+        client_log.propagate = False
+        client_log.setLevel(logging.DEBUG)
+        disconnects = _Disconnects()
+        client_log.addHandler(disconnects)
+        changes: list[bool] = []
+        conf = producer_config(KafkaConfig(bootstrap=server.bootstrap),
+                               **{"logger": client_log, "log.connection.close": True})
+        producer = DeliveryProducer(conf, client="idle", on_broker_change=changes.append)
+        try:
+            assert producer.deliver_sync([("idle", None, b"x")], 30).ok
+            downs: list[bool] = []
+
+            def idle_closed_twice() -> bool:
+                producer.poll(0.1)
+                downs.append(not producer.broker_up)
+                return disconnects.count >= 2
+
+            wait_for(idle_closed_twice, 30, "two idle connections closed by the broker")
+            assert producer.deliver_sync([("idle", None, b"y")], 30).ok
+        finally:
+            producer.close(10)
+        assert changes == [] and not any(downs), "an idle close was taken for an outage"
+    finally:
+        server.stop()
