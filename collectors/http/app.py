@@ -59,10 +59,14 @@ class HttpError(Exception):
 class Collector:
     """State shared by the endpoints: producer, limits, metrics, topic names."""
 
-    def __init__(self, settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None):
+    def __init__(self, settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None,
+                 worker: int | None = None):
         self.settings = settings
         self.config = config
         self.metrics = metrics or CollectorMetrics()
+        # the Kafka client's name in log lines: one per worker process
+        self.client = "collector" if worker is None else f"collector-{worker}"
+        self._produce_failures = _Throttle(30.0)
         self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
         self.keys = KeyStore(config.applications, config.api_keys, config.keys_file, config.allowed_origins,
                              config.rate_limit_per_s, config.rate_burst)
@@ -77,14 +81,20 @@ class Collector:
     def start(self) -> None:
         timeout_ms = int(self.config.produce_timeout_s * 1000)
         conf = producer_config(self.settings.kafka, **{"message.timeout.ms": timeout_ms})
-        self.producer = DeliveryProducer(conf)
+        self.producer = DeliveryProducer(conf, client=self.client, on_broker_change=self._broker_changed)
+        self._broker_changed(self.producer.broker_up)
         if self.config.spool_dir is not None:
-            self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes, self.producer)
+            self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes, self.producer,
+                               on_replayed=self.metrics.replayed.inc)
             self.spool.start()
         log_event(log, "collector.started", bootstrap=self.settings.kafka.bootstrap)
         if not self.privacy.enabled:
             log_event(log, "collector.privacy_disabled", level=logging.WARNING,
                       detail="collector.privacy.secret is not set: profile_id is stored as sent, IP fields dropped")
+
+    def _broker_changed(self, up: bool) -> None:
+        """Written at each change, so every worker's value is current in the summed metrics."""
+        self.metrics.broker_up.set(1 if up else 0)
 
     def stop(self) -> None:
         if self.spool is not None:
@@ -201,8 +211,9 @@ class Collector:
                 metrics.produce_latency.observe(time.perf_counter() - started)
                 if result is None or not result.ok:
                     reason = "timeout" if result is None else result.failed[0]
-                    log_event(log, "collector.produce_failed", level=logging.WARNING, reason=reason,
-                              records=size)
+                    metrics.produce_failed.inc(size)
+                    # at an outage every request in flight fails at once: one line, then a count
+                    self._produce_failures.log(log, "collector.produce_failed", reason=reason, records=size)
                     # Records that did reach Kafka keep their event ids, so the client's retry
                     # is deduplicated downstream; the spool keeps this path lossless too.
                     await self._spool_or_refuse(to_records(runs))
@@ -223,9 +234,11 @@ class Collector:
 
 
 def create_app(
-    settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None
+    settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None,
+    worker: int | None = None,
 ) -> Starlette:
-    collector = Collector(settings, config, metrics)
+    """The collector's ASGI app; ``worker`` is the worker process's index (``--workers`` > 1)."""
+    collector = Collector(settings, config, metrics, worker)
 
     async def events(request: Request) -> Response:
         return await _handle(collector, request, "events", _events_pipeline)
@@ -281,6 +294,27 @@ def create_app(
 
 
 Pipeline = Callable[[Collector, Request], Any]
+
+
+class _Throttle:
+    """Logs the first of a run of like warnings at once and then at most one per ``interval_s``,
+    with the number held back (``suppressed``) and the records they carried."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last = -interval_s
+        self._held = 0
+        self._held_records = 0
+
+    def log(self, logger: logging.Logger, event: str, records: int, **fields: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            self._held += 1
+            self._held_records += records
+            return
+        extra = {"suppressed": self._held, "suppressed_records": self._held_records} if self._held else {}
+        log_event(logger, event, level=logging.WARNING, records=records, **fields, **extra)
+        self._last, self._held, self._held_records = now, 0, 0
 
 
 async def _handle(collector: Collector, request: Request, endpoint: str, pipeline: Pipeline) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import ssl
 from typing import Any
@@ -37,12 +38,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     def server_config(index: int) -> uvicorn.Config:
         spool = worker_directory(config.spool_dir, index) if config.spool_dir is not None else None
-        app = create_app(settings, config.model_copy(update={"spool_dir": spool}))
+        app = create_app(settings, config.model_copy(update={"spool_dir": spool}),
+                         worker=index if workers > 1 else None)
         return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
                               timeout_graceful_shutdown=int(config.produce_timeout_s) + 5, **tls)
 
     if workers == 1:
-        uvicorn.Server(server_config(0)).run()
+        # uvicorn shuts down gracefully on SIGTERM and then raises the signal again under the
+        # handler that was there before it: a no-op one makes that graceful stop exit 0 (as
+        # with --workers), not "killed by SIGTERM"
+        previous = signal.signal(signal.SIGTERM, _graceful)
+        try:
+            uvicorn.Server(server_config(0)).run()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return 0
 
     server_config(0)  # config errors (a bad keys file, say) stop the start here, not in a restart loop
@@ -52,6 +61,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     sock = listen(host, port)
     return Supervisor(workers, sock, serve_one, stop_timeout_s=config.produce_timeout_s + 15).run()
+
+
+def _graceful(_signum: int, _frame: object) -> None:
+    """SIGTERM after uvicorn's own shutdown: nothing left to do."""
 
 
 def ssl_options(config: CollectorConfig) -> dict[str, Any]:

@@ -59,8 +59,19 @@ class CollectorMetrics:
             "playscope_collector_in_flight_requests", "Requests waiting for Kafka", registry=r,
             multiprocess_mode="livesum",
         )
+        # each worker writes its own value when it changes; with several workers the scrape shows
+        # the lowest, so 1 means every worker reaches Kafka
         self.broker_up = Gauge("playscope_collector_broker_up", "1 when Kafka is reachable", registry=r,
-                               multiprocess_mode="livemostrecent")
+                               multiprocess_mode="livemin")
         self.spooled = Counter(
             "playscope_collector_spooled_events_total", "Items written to the on-disk spool", registry=r
+        )
+        self.replayed = Counter(
+            "playscope_collector_replayed_events_total", "Spooled items Kafka acknowledged on replay",
+            registry=r,
+        )
+        self.produce_failed = Counter(
+            "playscope_collector_produce_failed_events_total",
+            "Items Kafka failed or did not acknowledge in time (then spooled, or refused with 503)",
+            registry=r,
         )
