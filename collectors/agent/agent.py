@@ -36,6 +36,9 @@ SENT = Counter("playscope_agent_sent_events_total", "Records confirmed by the si
 DISCARDED = Counter("playscope_agent_discarded_events_total", "Records dead-lettered (unparseable)")
 ERRORS = Counter("playscope_agent_errors_total", "Errors by type", ["error_type"])
 IN_FLIGHT = Gauge("playscope_agent_in_flight_batches", "Batches waiting for confirmation")
+BROKER_UP = Gauge("playscope_agent_broker_up",
+                  "1 when the sink reaches Kafka (the http sink: when the collector accepts)")
+RETRY_MAX_S = 5.0  # the longest wait before a failed batch is sent again
 
 
 @dataclass
@@ -46,6 +49,8 @@ class _Batch:
     lines: int
     done: threading.Event = field(default_factory=threading.Event)
     ok: bool = False
+    failures: int = 0  # failed attempts so far
+    retry_at: float | None = None  # when a failed batch is sent again
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Agent:
         self.inputs = [_Input(cfg, config) for cfg in config.inputs]
         self.checkpoints = Checkpoints(config.checkpoint_file)
         self.sink = SINKS[config.sink.type](settings, config.sink)
+        BROKER_UP.set_function(lambda: 1.0 if self.sink.broker_up else 0.0)
         self.topic_logs = settings.topic(topics.SERVICE_LOGS)
         self.topic_deadletter = settings.topic(topics.DEADLETTER)
         self.in_flight: deque[_Batch] = deque()
@@ -232,14 +238,21 @@ class Agent:
         self.sink.send(batch.runs, done)
 
     def _reap(self) -> None:
-        """Advance checkpoints over the confirmed head of the in-flight queue; re-send failures."""
+        """Advance checkpoints over the confirmed head of the in-flight queue; re-send failures
+        (the same batch, in order) after a back-off that grows with each failed attempt, without
+        blocking the loop that serves the other batches' confirmations."""
         advanced = False
         while self.in_flight and self.in_flight[0].done.is_set():
             head = self.in_flight[0]
             if not head.ok:
-                ERRORS.labels("delivery").inc()
-                time.sleep(0.5)  # back off, then re-send the same batch (kept in order)
-                self._send(head)
+                now = time.monotonic()
+                if head.retry_at is None:
+                    ERRORS.labels("delivery").inc()
+                    head.failures += 1
+                    head.retry_at = now + min(RETRY_MAX_S, 0.25 * 2 ** head.failures)
+                elif now >= head.retry_at:
+                    head.retry_at = None
+                    self._send(head)
                 break
             self.in_flight.popleft()
             SENT.inc(head.size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -12,14 +13,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import orjson
+import pytest
 import yaml
 from collector_helpers import read_topic
+from helpers import running_collector, wait_for
 
 from collectors.agent.agent import Agent
-from collectors.agent.config import AgentConfig
+from collectors.agent.config import AgentConfig, SinkConfig
+from collectors.agent.sinks import HttpSink
 from playscope import topics
-from playscope.config import Settings
+from playscope.config import Settings, load_settings
+from playscope.stack.ports import free_port
 
 
 def _line(i: int) -> bytes:
@@ -157,3 +163,30 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_at_most_unconfirmed(
     repeats = sum(seqs.values()) - total
     # what was shipped but not yet confirmed at the kill: the in-flight batches and the one being built
     assert repeats <= batch * (in_flight + 1), repeats
+
+
+def test_http_sink_waits_out_a_refusing_collector_and_says_so_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A collector whose broker is not there answers 503 with Retry-After: the sink waits that
+    long before it reports the batch failed (so the agent's re-send does not hammer it), says
+    so in one line, and reports the collector as not accepting."""
+    base = load_settings(environ={})
+    settings = base.model_copy(update={"kafka": base.kafka.model_copy(
+        update={"bootstrap": f"127.0.0.1:{free_port()}"})})  # nothing listens there
+    with running_collector(settings, retry_after_s=1, produce_timeout_s=1) as url:
+        wait_for(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 503, 20, "the collector to see no broker")
+        sink = HttpSink(settings, SinkConfig(type="http", url=url, timeout_s=10))
+        caplog.set_level(logging.INFO, logger="playscope.agent.sink")
+        results: list[tuple[bool, float]] = []
+        started = time.monotonic()
+        try:
+            for i in range(3):
+                runs = [(settings.topic(topics.SERVICE_LOGS), [{"value": _line(i).strip(), "key": b"svc"}])]
+                sink.send(runs, lambda ok: results.append((ok, time.monotonic() - started)))
+            wait_for(lambda: len(results) == 3, 30, "three answers")
+        finally:
+            sink.close(5)
+    assert [ok for ok, _t in results] == [False, False, False] and not sink.broker_up
+    assert results[-1][1] >= 2.5, "each refusal is waited out for its Retry-After (1 s)"
+    refused = [r for r in caplog.records if r.getMessage() == "agent.collector_refused"]
+    assert len(refused) == 1
