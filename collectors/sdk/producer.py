@@ -4,6 +4,9 @@
 ``max_queue_kb``); when the queue is full the record is dropped and counted, so a broker outage
 can slow nothing in the service. A background thread serves delivery reports; ``close`` (also
 run at interpreter exit and by the context manager) flushes and reports what was not delivered.
+Whether the cluster is reachable is ``broker_up`` (also in ``stats()``); an outage is logged
+once when it starts and once when it ends (``kafka.broker_down`` / ``kafka.broker_up``,
+client ``sdk``), not per reconnect attempt.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ from confluent_kafka import KafkaError, Producer
 
 from playscope.config import KafkaConfig
 from playscope.kafka import producer_config
+from playscope.kafka_health import BrokerWatch
 
 
 class PlayscopeProducer:
     def __init__(self, kafka: KafkaConfig | str = "localhost:9092", max_queue: int = 100_000,
                  max_queue_kb: int = 64 * 1024, **overrides: Any) -> None:
         cfg = KafkaConfig(bootstrap=kafka) if isinstance(kafka, str) else kafka
+        self.watch = BrokerWatch("sdk")
         conf = producer_config(cfg, **{"queue.buffering.max.messages": max_queue,
-                                       "queue.buffering.max.kbytes": max_queue_kb, **overrides})
+                                       "queue.buffering.max.kbytes": max_queue_kb, **self.watch.config(),
+                                       **overrides})
         self._producer = Producer(conf)
         self._lock = threading.Lock()
         self.sent = 0
@@ -66,10 +72,14 @@ class PlayscopeProducer:
                 self.failed += left
         return self.failed + self.dropped
 
+    @property
+    def broker_up(self) -> bool:
+        return self.watch.up
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"sent": self.sent, "delivered": self.delivered, "failed": self.failed,
-                    "dropped": self.dropped, "queued": len(self._producer)}
+                    "dropped": self.dropped, "queued": len(self._producer), "broker_up": int(self.watch.up)}
 
     def __enter__(self) -> PlayscopeProducer:
         return self
