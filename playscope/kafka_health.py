@@ -68,12 +68,33 @@ LIBRDKAFKA_LOGGER = "playscope.kafka.client"
 CHATTY_LOGGERS = ("aiokafka", "faust", "mode", "kafka", LIBRDKAFKA_LOGGER)
 
 
+class _ChildLinesFilter(logging.Filter):
+    """The repeat filter for the client loggers' children, set on the root handlers: a logger's
+    own filters never see its children's records (``aiokafka.consumer.fetcher`` logs a line per
+    retry during an outage). Records of the client loggers themselves went through
+    ``_CLIENT_FILTER`` already and pass."""
+
+    _prefixes = tuple(f"{name}." for name in CHATTY_LOGGERS)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in CHATTY_LOGGERS or not record.name.startswith(self._prefixes):
+            return True
+        return _CLIENT_FILTER.filter(record)
+
+
+_CHILD_FILTER = _ChildLinesFilter()
+
+
 def quiet_client_logs() -> None:
-    """Install the repeat filter on the Kafka client loggers (idempotent)."""
+    """Install the repeat filter on the Kafka client loggers and, for their children, on the
+    root logger's handlers (idempotent; call again after adding a root handler)."""
     for name in CHATTY_LOGGERS:
         logger = logging.getLogger(name)
         if _CLIENT_FILTER not in logger.filters:
             logger.addFilter(_CLIENT_FILTER)
+    for handler in logging.getLogger().handlers:
+        if _CHILD_FILTER not in handler.filters:
+            handler.addFilter(_CHILD_FILTER)
 
 
 def client_logger() -> logging.Logger:
@@ -133,3 +154,30 @@ class BrokerWatch:
         else:
             self.downs += 1
             log_event(log, "kafka.broker_down", logging.WARNING, client=self.client, reason=reason[:300])
+
+
+
+def group_lag(consumer: Any, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
+    """Records of ``topics`` that the consumer group of ``consumer`` has not committed, per topic.
+
+    ``consumer`` is a confluent-kafka Consumer configured with the group's ``group.id`` and
+    never subscribed (it only reads offsets, it does not join). Per partition: the high
+    watermark minus the group's committed offset, or minus the earliest offset where the group
+    never committed. Every partition counts, held or not, so a group whose members wait for a
+    rebalance still shows its backlog. A consumer that commits the end-of-partition offset (past
+    a trailing transaction marker) reads 0 when it is done. Raises KafkaException when the
+    cluster does not answer. (Not the AdminClient's offset APIs: in confluent-kafka 2.16 a
+    client with those requests outstanding across a broker restart crashed the process.)"""
+    from confluent_kafka import TopicPartition
+
+    meta = consumer.list_topics(timeout=timeout_s).topics
+    parts = [TopicPartition(t, p) for t in topics if t in meta for p in sorted(meta[t].partitions)]
+    lag = dict.fromkeys(topics, 0)
+    if not parts:
+        return lag
+    committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(parts, timeout=timeout_s)}
+    for tp in parts:
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        done_at = committed.get((tp.topic, tp.partition), -1)
+        lag[tp.topic] += max(0, high - max(low, done_at))
+    return lag

@@ -63,3 +63,78 @@ def release(group: str) -> None:
 
 def _member_name(slot: int) -> str:
     return f"{socket.gethostname()}-{slot}"
+
+
+def leave_group(settings: Settings, group: str, member: str, member_id: str = "",
+                timeout_s: float = 10.0) -> bool:
+    """Take static member ``member`` out of ``group`` now, so its partitions move at once.
+
+    Neither librdkafka nor aiokafka sends LeaveGroup for a static member on close (a restart
+    is meant to take the partitions back), so after a clean stop the others would wait out
+    ``kafka.session_timeout_s``. This sends LeaveGroup v3 with the instance id (what the Java
+    admin's ``removeMembersFromConsumerGroup`` does); ``member_id`` empty removes whichever
+    member holds the id. Returns True when the coordinator confirmed; failures are logged,
+    never raised (the session timeout still applies)."""
+    import asyncio
+    import logging
+
+    from playscope.logs import log_event
+
+    log = logging.getLogger("playscope.membership")
+    try:
+        error = asyncio.run(asyncio.wait_for(_send_leave(settings, group, member, member_id), timeout_s))
+    except Exception as exc:  # the broker is down, or an old one without LeaveGroup v3
+        log_event(log, "kafka.leave_failed", logging.WARNING, group=group, member=member, error=repr(exc)[:300])
+        return False
+    if error:
+        log_event(log, "kafka.leave_failed", logging.WARNING, group=group, member=member, error=error)
+        return False
+    log_event(log, "kafka.left_group", group=group, member=member)
+    return True
+
+
+async def _send_leave(settings: Settings, group: str, member: str, member_id: str) -> str:
+    """LeaveGroup v3 to the group's coordinator; the error name, or "" on success."""
+    from aiokafka.client import AIOKafkaClient, CoordinationType  # type: ignore[import-untyped]
+    from aiokafka.errors import for_code  # type: ignore[import-untyped]
+
+    from playscope.kafka import aiokafka_kwargs
+
+    client = AIOKafkaClient(**aiokafka_kwargs(settings.kafka))
+    await client.bootstrap()
+    try:
+        node = await client.coordinator_lookup(CoordinationType.GROUP, group)
+        resp = await client.send(node, _leave_request(group, member_id, member))
+    finally:
+        await client.close()
+    codes = [resp.error_code] + [m[2] for m in resp.members]
+    bad = [code for code in codes if code]
+    return for_code(bad[0]).__name__ if bad else ""
+
+
+def _leave_request(group: str, member_id: str, member: str) -> object:
+    """A LeaveGroup v3 request (group, [(member id, group instance id)]): aiokafka has v0-v1 only."""
+    from aiokafka.protocol.api import Request, RequestStruct, Response  # type: ignore[import-untyped]
+    from aiokafka.protocol.types import Array, Int16, Int32, Schema, String  # type: ignore[import-untyped]
+
+    class LeaveGroupResponseV3(Response):
+        API_KEY = 13
+        API_VERSION = 3
+        SCHEMA = Schema(("throttle_time_ms", Int32), ("error_code", Int16),
+                        ("members", Array(("member_id", String("utf-8")), ("group_instance_id", String("utf-8")),
+                                          ("error_code", Int16))))
+
+    class LeaveGroupRequestV3(RequestStruct):
+        API_KEY = 13
+        API_VERSION = 3
+        RESPONSE_TYPE = LeaveGroupResponseV3
+        SCHEMA = Schema(("group", String("utf-8")),
+                        ("members", Array(("member_id", String("utf-8")), ("group_instance_id", String("utf-8")))))
+
+    class LeaveStatic(Request[LeaveGroupRequestV3]):
+        API_KEY = 13
+
+        def build(self, request_struct_class: type[LeaveGroupRequestV3]) -> LeaveGroupRequestV3:
+            return request_struct_class(group, [(member_id, member)])
+
+    return LeaveStatic()
