@@ -31,7 +31,11 @@ class IndexerConfig(Strict):
     # Retention is opt-in: deleting indices is never a side effect of starting an indexer.
     retention_enabled: bool = False
     retention_interval_s: float = Field(default=3600.0, gt=0)
+    # How often the lag gauge is updated (and commits a broker outage made fail are retried).
     lag_interval_s: float = Field(default=5.0, gt=0)
+    # At start-up a broker is waited for as long as it takes; a topic without leaders this long
+    # (missing, not just created a moment ago) is a configuration error.
+    topic_wait_s: float = Field(default=60.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @model_validator(mode="after")

@@ -8,6 +8,14 @@ every record below it is stored or dead-lettered. While ``max_pending_batches`` 
 the consumer is paused (backpressure, bounded memory). Document ids are deterministic, so
 whatever is read twice (after a crash, a rebalance, a replay) overwrites itself.
 
+Kafka: at start-up the indexer waits for a broker and for its topics' leaders (one
+``kafka.waiting`` line), and it rides out a broker outage without a restart (the client
+reconnects; :class:`playscope.kafka_health.BrokerWatch` logs the change once and backs the
+``broker_up`` gauge). It is a static group member, so after a crash the restarted process takes
+its partitions back at once; on a clean stop it leaves the group explicitly. When it reaches the
+end of a partition it commits that end offset, so a trailing transaction marker does not read
+as lag; the lag gauge is the whole group's (committed offsets against the partition ends).
+
 Several senders keep the cluster busy while the next batch is read, yet the order of writes per
 document holds: a batch that shares a document id with a batch still in flight waits for that
 one first, so a later version of a document (a re-emitted window, a session summary) is never
@@ -16,6 +24,7 @@ overtaken by an earlier one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from indexers import retention
 from indexers.backends import BackendUnavailable, SearchBackend, backend_for
@@ -35,22 +44,29 @@ from indexers.config import IndexerConfig
 from indexers.deadletters import DeadLetterWriter
 from indexers.documents import Action, Encoder, Rejected
 from indexers.metrics import IndexerMetrics
+from playscope import membership
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
+from playscope.errors import ConfigError
 from playscope.indices import FAMILIES
-from playscope.kafka import consumer_config
+from playscope.kafka import consumer_config, static_member_config, wait_for_topic
+from playscope.kafka_health import BrokerWatch, group_lag
 from playscope.logs import log_event
 
 log = logging.getLogger("playscope.indexer")
 
 SOURCE = "indexer"
 TP = tuple[str, int]
+# Errors that mean no broker answered (as opposed to a broker answering "no such topic").
+_UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN})
 
 
 @dataclass
 class Batch:
     """Records read since the last flush: actions (last write per document wins), records
-    refused before reaching the backend, and the next offset to commit per partition."""
+    refused before reaching the backend, and the next offset to commit per partition (which
+    may be a partition's end offset, past records the consumer never returns: transaction
+    markers, aborted records)."""
 
     actions: dict[tuple[str, str], Action] = field(default_factory=dict)
     deadletters: list[dict[str, Any]] = field(default_factory=list)
@@ -65,6 +81,13 @@ class Batch:
             self.started = time.monotonic()
         self.records += 1
         self.offsets[(topic, partition)] = offset + 1
+
+    def add_end(self, topic: str, partition: int, end: int) -> None:
+        """The consumer reached the end of a partition at ``end``: commit up to there too."""
+        if not self.records and not self.offsets:
+            self.started = time.monotonic()
+        key = (topic, partition)
+        self.offsets[key] = max(self.offsets.get(key, 0), end)
 
 
 @dataclass
@@ -96,10 +119,18 @@ class Indexer:
         self._family_of_topic = {t: self.encoder.family(t).name for t in self.topics}
         self._stop = threading.Event()
         self._abandon = threading.Event()  # set when shutdown stops waiting for the backend
+        self._closing = threading.Event()  # set when run() ends (stops the lag thread)
+        self.group = str((consumer_overrides or {}).get("group.id", settings.group("indexer")))
+        self.broker = BrokerWatch("indexer")
+        self.metrics.broker_up.set_function(lambda: 1.0 if self.broker.up else 0.0)
         self._consumer_conf = consumer_config(
             settings.kafka,
-            settings.group("indexer"),
-            **{"queued.max.messages.kbytes": 32 * 1024, "enable.partition.eof": False},
+            self.group,
+            # EOF events tell where a partition ends: that offset is committed (see add_end)
+            **{"queued.max.messages.kbytes": 32 * 1024, "enable.partition.eof": True,
+               "on_commit": self._on_commit},
+            **static_member_config(settings, self.group),
+            **self.broker.config(),
             **(consumer_overrides or {}),
         )
         self._consumer: Consumer | None = None
@@ -113,7 +144,10 @@ class Indexer:
         self._in_flight: deque[Future[Stored]] = deque()
         self._keys_in_flight: dict[Future[Stored], set[tuple[str, str]]] = {}
         self._assigned: set[TP] = set()
-        self._committed: dict[TP, int] = {}
+        self._committed: dict[TP, int] = {}  # offsets handed to commit(), per partition held
+        self._committed_partitions: set[TP] = set()  # every partition this process committed
+        self._confirmed: dict[TP, int] = {}  # offsets the coordinator acknowledged
+        self._read_to: dict[TP, int] = {}  # next offset after what was read (or the end seen)
         self._paused = False
         self._failure: BaseException | None = None
         self.stored_total = 0
@@ -144,12 +178,16 @@ class Indexer:
             return 0
         consumer = Consumer(self._consumer_conf)
         self._consumer = consumer
-        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
-                           on_lost=self._on_lost)
-        log_event(log, "indexer.started", topics=self.topics, backend=self.backend.name,
-                  group=self.settings.group("indexer"))
-        next_lag = next_retention = time.monotonic()
+        lag = threading.Thread(target=self._lag_loop, name="indexer-lag", daemon=True)
         try:
+            if not self._wait_for_kafka(consumer):
+                return 0
+            consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                               on_lost=self._on_lost)
+            log_event(log, "indexer.started", topics=self.topics, backend=self.backend.name,
+                      group=self.group, member=self._consumer_conf.get("group.instance.id"))
+            lag.start()
+            next_recommit = next_retention = time.monotonic()
             while not self._stop.is_set() and self._failure is None:
                 self._reap(block=False)
                 self._apply_backpressure()
@@ -157,14 +195,17 @@ class Indexer:
                 if self._batch_due():
                     self._submit()
                 now = time.monotonic()
-                if now >= next_lag:
-                    self._update_lag(consumer)
-                    next_lag = now + self.config.lag_interval_s
+                if now >= next_recommit:
+                    self._recommit()
+                    next_recommit = now + self.config.lag_interval_s
                 if self.retention_days and now >= next_retention:
                     self._sweep_retention()
                     next_retention = now + self.config.retention_interval_s
         finally:
+            self._closing.set()
             self._shutdown(consumer)
+            if lag.is_alive():
+                lag.join(timeout=15)
         return 1 if self._failure is not None else 0
 
     # -- start-up --------------------------------------------------------------------------
@@ -186,6 +227,35 @@ class Indexer:
                 except Abandoned:
                     return
 
+    def _wait_for_kafka(self, consumer: Consumer) -> bool:
+        """Wait for a broker, then for each topic's partition leaders; False if stopped first.
+
+        A broker that is not up yet is waited for as long as it takes (one ``kafka.waiting``
+        line; the broker_up gauge says 0 meanwhile); a broker that answers but lacks a topic
+        gets ``topic_wait_s`` (a topic created a moment ago), then it is a configuration error."""
+        pending = list(self.topics)
+        said = False
+        while pending and not self._stop.is_set():
+            try:
+                consumer.list_topics(timeout=5)
+            except KafkaException as exc:
+                if not said:
+                    log_event(log, "kafka.waiting", logging.WARNING, what="broker",
+                              bootstrap=self.settings.kafka.bootstrap, reason=str(exc.args[0] if exc.args else exc))
+                    said = True
+                consumer.poll(0.5)  # serves the error and statistics callbacks (BrokerWatch)
+                continue
+            try:
+                wait_for_topic(consumer, pending[0], timeout_s=self.config.topic_wait_s)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if getattr(err, "code", lambda: None)() in _UNREACHABLE:
+                    continue  # the broker went away while we waited: wait for it again
+                raise ConfigError(f"topic {pending[0]} is not usable after {self.config.topic_wait_s:.0f} s "
+                                  f"({err}); run 'playscope stack up' or create it") from None
+            pending.pop(0)
+        return not pending
+
     # -- reading ---------------------------------------------------------------------------
 
     def _read(self, consumer: Consumer) -> None:
@@ -197,11 +267,26 @@ class Indexer:
         for msg in consumer.consume(num_messages=min(room, 5000), timeout=wait):
             err = msg.error()
             if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self._reached_end(msg)
+                else:
                     self.metrics.errors.labels("kafka").inc()
                     log_event(log, "indexer.kafka_error", logging.WARNING, error=str(err))
                 continue
             self._add(msg)
+
+    def _reached_end(self, msg: Message) -> None:
+        """Commit a partition's end offset with the current batch when it lies past what was read.
+
+        The consumer never returns transaction markers, so a topic written by a transactional
+        producer ends one offset past its last record; committing only "last record + 1" would
+        leave a lag of 1 forever."""
+        topic, partition, end = msg.topic(), msg.partition(), msg.offset()
+        if topic is None or partition is None or end is None or (topic, partition) not in self._assigned:
+            return
+        if end > self._read_to.get((topic, partition), -1):
+            self._read_to[(topic, partition)] = end
+            self._batch.add_end(topic, partition, end)
 
     def _add(self, msg: Message) -> None:
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
@@ -227,11 +312,12 @@ class Indexer:
             batch.actions[(action.index, action.doc_id)] = action
             batch.size += len(action.source) + 100
         batch.add_offset(topic, partition, offset)
+        self._read_to[(topic, partition)] = offset + 1
 
     def _batch_due(self) -> bool:
         b = self._batch
-        if not b.records:
-            return False
+        if not b.records:  # only end offsets: commit them after the usual wait
+            return bool(b.offsets) and time.monotonic() - b.started >= self.config.batch_max_wait_s
         return (
             b.records >= self.config.batch_max_docs
             or b.size >= self.config.batch_max_bytes
@@ -243,6 +329,10 @@ class Indexer:
     def _submit(self) -> None:
         batch, self._batch = self._batch, Batch()
         if not batch.records:
+            if batch.offsets:  # nothing to store: commit in turn, after the batches in flight
+                done: Future[Stored] = Future()
+                done.set_result(Stored(batch.offsets, 0, 0))
+                self._in_flight.append(done)
             return
         for family, received in batch.received.items():
             self.metrics.received.labels(family).inc(received)
@@ -352,15 +442,33 @@ class Indexer:
             return
         try:
             if asynchronous:
-                self._consumer.commit(offsets=owned, asynchronous=True)
+                self._consumer.commit(offsets=owned, asynchronous=True)  # acknowledged in _on_commit
             else:
-                self._consumer.commit(offsets=owned, asynchronous=False)
+                self._on_commit(None, self._consumer.commit(offsets=owned, asynchronous=False) or [])
         except Exception as exc:  # e.g. a rebalance in progress; the next commit covers it
             self.metrics.errors.labels("commit").inc()
             log_event(log, "indexer.commit_failed", logging.WARNING, error=str(exc))
             return
         for tp in owned:
             self._committed[(tp.topic, tp.partition)] = tp.offset
+            self._committed_partitions.add((tp.topic, tp.partition))
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """Commit results (served by consume): remember what the coordinator acknowledged."""
+        if err is not None:
+            return
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0:
+                key = (tp.topic, tp.partition)
+                self._confirmed[key] = max(self._confirmed.get(key, -1), tp.offset)
+
+    def _recommit(self) -> None:
+        """Commit again what a failed commit (broker down, coordinator moving) left behind: a
+        quiet stream after an outage would otherwise show a lag that no new record clears."""
+        behind = {tp: offset for tp, offset in self._committed.items()
+                  if tp in self._assigned and offset > self._confirmed.get(tp, -1)}
+        if behind and self.broker.up:
+            self._commit(behind, asynchronous=True)
 
     def _apply_backpressure(self) -> None:
         full = len(self._in_flight) >= self.config.max_pending_batches
@@ -390,28 +498,39 @@ class Indexer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Store and commit everything read so far before the partitions move on."""
         self._flush_all(None)  # bounded on shutdown: stop() abandons after shutdown_timeout_s
-        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self._forget(partitions)
         log_event(log, "indexer.revoked", partitions=len(partitions), total=len(self._assigned))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self._forget(partitions)
         log_event(log, "indexer.lost", logging.WARNING, partitions=len(partitions))
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._assigned.discard(key)
+            for known in (self._read_to, self._committed, self._confirmed):  # a later owner commits
+                known.pop(key, None)
 
     # -- housekeeping ----------------------------------------------------------------------
 
-    def _update_lag(self, consumer: Consumer) -> None:
-        lag: Counter[str] = Counter()
-        for topic, partition in list(self._assigned):
-            try:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            except Exception:
-                continue
-            done = self._committed.get((topic, partition))
-            if done is None or high < 0:
-                continue
-            lag[self._family_of_topic[topic]] += max(0, high - done)
-        for family in self.config.families:
-            self.metrics.lag.labels(family).set(lag.get(family, 0))
+    def _lag_loop(self) -> None:
+        """Lag thread: the group's uncommitted records per family, every ``lag_interval_s``.
+
+        From the group's committed offsets, not from this process's assignment, so the gauge is
+        true while it holds no partitions (a rebalance, a member waiting to take over). When the
+        cluster does not answer the last values stay (the broker_up gauge says why)."""
+        offsets = Consumer(consumer_config(self.settings.kafka, self.group))  # reads offsets, never joins
+        try:
+            while not self._closing.wait(self.config.lag_interval_s):
+                try:
+                    by_topic = group_lag(offsets, self.topics, timeout_s=10)
+                except KafkaException:  # try again next time
+                    continue
+                for topic, behind in by_topic.items():
+                    self.metrics.lag.labels(self._family_of_topic[topic]).set(behind)
+        finally:
+            offsets.close()
 
     def _sweep_retention(self) -> None:
         assert self.retention_days is not None
@@ -434,11 +553,20 @@ class Indexer:
         else:
             self._drop_in_flight()
         self._sender.shutdown(wait=True, cancel_futures=True)
+        member = self._consumer_conf.get("group.instance.id")
+        member_id = ""
+        with contextlib.suppress(Exception):  # never joined
+            member_id = consumer.memberid() or ""
         try:
-            consumer.close()  # leaves the group; revocation callbacks find nothing left to do
+            consumer.close()  # revocation callbacks find nothing left to do
         except Exception as exc:
             log_event(log, "indexer.close_failed", logging.WARNING, error=str(exc))
+        if member:
+            # a static member does not leave on close: leave now, so the partitions move at once
+            if member_id:
+                membership.leave_group(self.settings, self.group, str(member), member_id)
+            membership.release(self.group)
         self._deadletters.close()
         self.backend.close()
         log_event(log, "indexer.stopped", stored=self.stored_total, deadlettered=self.deadlettered_total,
-                  committed_partitions=len(self._committed))
+                  committed_partitions=len(self._committed_partitions))

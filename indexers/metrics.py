@@ -46,9 +46,12 @@ class IndexerMetrics:
         )
         self.lag = Gauge(
             "playscope_indexer_consumer_lag",
-            "Records in Kafka not yet committed by the indexer, per family",
+            "Records in Kafka not yet committed by the indexer's group, per family (every partition, held or not)",
             ["family"],
             registry=reg,
+        )
+        self.broker_up = Gauge(
+            "playscope_indexer_broker_up", "1 while the consumer reaches a Kafka broker", registry=reg
         )
         self.paused = Gauge(
             "playscope_indexer_paused", "1 while the consumer is paused by backpressure", registry=reg

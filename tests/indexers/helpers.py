@@ -1,12 +1,18 @@
-"""Helpers shared by the indexer tests: produce to the test's topics, run an indexer, wait."""
+"""Helpers shared by the indexer tests: produce to the test's topics, run an indexer (in a
+thread, or as a ``playscope indexer`` process), read its /metrics, wait."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from helpers import wait_for as shared_wait_for
@@ -92,3 +98,34 @@ def committed_equals_end(settings: Settings, topic: str, group: str | None = Non
         return True
     finally:
         consumer.close()
+
+
+def indexer_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``playscope indexer`` with ``config``, its stderr (the JSON log) appended to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "playscope.cli", "indexer", "--config", str(config), "--metrics-port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        cwd=config.parent,
+    )
+
+
+def metrics_port(log: Path, after: int = 0) -> int:
+    """The /metrics port the process logged (``metrics.serving``) after byte ``after`` of its log."""
+    def found() -> list[bytes]:
+        return re.findall(rb'"metrics.serving".*?"port":(\d+)', log.read_bytes()[after:])
+
+    wait_for(lambda: bool(found()), 30, "the metrics endpoint")
+    return int(found()[-1])
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of the process's /metrics (``name`` with its labels as exposed); NaN if absent."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else float("nan")
+
+
+def log_events(log: Path, event: str) -> int:
+    """How many lines of the JSON log ``log`` carry ``event``."""
+    return log.read_bytes().count(f'"event":"{event}"'.encode())

@@ -7,18 +7,14 @@ Uses an Elasticsearch of its own (never the shared one) and the indexer as a rea
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -26,31 +22,11 @@ from playscope import topics
 from playscope.config import Settings
 
 from .helpers import committed_equals_end, count, produce, wait_for
+from .helpers import indexer_process as _indexer_process
+from .helpers import metric as _metric
+from .helpers import metrics_port as _metrics_port
 
 pytestmark = pytest.mark.slow
-
-
-def _indexer_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "playscope.cli", "indexer", "--config", str(config), "--metrics-port", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-        cwd=config.parent,
-    )
-
-
-def _metrics_port(log: Path, after: int) -> int:
-    def found() -> bool:
-        return bool(re.findall(rb'"metrics.serving".*?"port":(\d+)', log.read_bytes()[after:]))
-
-    wait_for(found, 30, "the metrics endpoint")
-    return int(re.findall(rb'"metrics.serving".*?"port":(\d+)', log.read_bytes()[after:])[-1])
-
-
-def _metric(port: int, name: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else float("nan")
 
 
 def test_es_outage_and_kill_minus_9_lose_and_duplicate_nothing(settings: Settings, tmp_path: Path) -> None:
