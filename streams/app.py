@@ -17,7 +17,12 @@ State: each partition's processor is one value in a table backed by a changelog 
 once per batch together with the input offsets it reflects, so after a crash the restored
 state says exactly which records it already contains (those are skipped on replay). Faust
 flushes the producer before committing offsets, so a committed offset never runs ahead of the
-state. A worker-local timer sends ticks into quiet partitions so their clocks move on.
+state. A worker-local timer sends ticks into quiet partitions so their clocks move on, for
+time the worker was connected and caught up only (see :meth:`StreamsApp.send_ticks`).
+
+Kafka: start-up waits for a broker and for the topics' leaders (:mod:`streams.health`); the
+worker is a static group member (``consumer_group_instance_id``), so a restarted worker takes
+its partitions back at once, and it leaves the group explicitly on a clean stop (``streams.cli``).
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ from playscope.deadletter import deadletter_record
 from playscope.errors import ValidationError
 from playscope.events import validate_log_record, validate_playback_event
 from playscope.indices import window_doc_id
-from playscope.kafka import admin_config, aiokafka_kwargs
+from playscope.kafka import aiokafka_kwargs, wait_for_topic
 from playscope.logs import log_event
+from playscope.membership import instance_id
 from streams import telemetry as m
 from streams.bulk import BulkApp
 from streams.config import StreamsConfig
+from streams.health import KafkaProbe
 from streams.merge import WindowMerger, chunk_partial
 from streams.qoe import IngestStats, QoePartition
 from streams.service import ServicePartition
@@ -78,25 +85,20 @@ class Names:
         self.partials = f"{self.app_id}-window-partials"
 
 
-def _partition_count(admin: AdminClient, topic: str) -> int:
-    meta = admin.list_topics(topic, timeout=15).topics.get(topic)
-    if meta is None or meta.error is not None or not meta.partitions:
-        raise RuntimeError(f"topic {topic} does not exist; run 'playscope stack up' or create it")
-    return len(meta.partitions)
-
-
 def _ensure_internal_topics(admin: AdminClient, specs: dict[str, int], replication: int) -> None:
-    existing = admin.list_topics(timeout=15).topics
+    """Create the tick and partials topics if missing, and wait for their leaders (Faust
+    subscribes to them next)."""
+    existing = admin.list_topics(timeout=30).topics
     missing = [NewTopic(name, n, replication) for name, n in specs.items() if name not in existing]
-    if not missing:
-        return
-    for name, fut in admin.create_topics(missing).items():
+    for name, fut in admin.create_topics(missing).items() if missing else ():
         try:
             fut.result()
         except Exception as exc:  # a concurrent worker may have created it first
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
         log_event(log, "streams.topic_created", topic=name)
+    for name in specs:
+        wait_for_topic(admin, name)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -121,11 +123,12 @@ class StreamsApp:
         self.settings = settings
         self.cfg = cfg
         self.names = n = Names(settings)
-        admin = AdminClient(admin_config(settings.kafka))
-        self.event_parts = _partition_count(admin, n.events)
-        self.log_parts = _partition_count(admin, n.logs)
+        self.kafka = KafkaProbe(settings, n.app_id, [n.events, n.logs])
+        self.kafka.start()
+        self.event_parts = self.kafka.partitions(n.events)
+        self.log_parts = self.kafka.partitions(n.logs)
         _ensure_internal_topics(
-            admin,
+            self.kafka.admin,
             {n.qoe_ticks: self.event_parts, n.service_ticks: self.log_parts, n.partials: 1},
             settings.kafka.replication_factor,
         )
@@ -133,6 +136,10 @@ class StreamsApp:
         self.lateness_ms = settings.allowed_lateness_s * 1000
         datadir = Path(settings.home) / "streams" / n.app_id
         datadir.parent.mkdir(parents=True, exist_ok=True)
+        # Static membership: a worker restarted after a crash takes its partitions back at once.
+        self.member = instance_id(settings, n.app_id)
+        self.joined = False
+        self.coordinator_member_id = ""  # as of the last assignment (a closed consumer forgets it)
         self.app = BulkApp(
             n.app_id,
             broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
@@ -149,6 +156,8 @@ class StreamsApp:
             stream_buffer_maxsize=max(4096, cfg.batch_size * 2),
             broker_max_poll_records=cfg.batch_size,
             broker_commit_livelock_soft_timeout=300.0,
+            consumer_group_instance_id=self.member,
+            broker_session_timeout=settings.kafka.session_timeout_s,
             key_serializer="raw",  # values are bytes we encode ourselves (orjson)
             value_serializer="raw",
         )
@@ -431,11 +440,18 @@ class StreamsApp:
                 self._save(self.merge_table, 0, f"merge:{kind}".encode(), self.mergers[kind])
 
     def send_ticks(self) -> None:
-        """Advance the clocks of quiet, caught-up partitions by the wall time that passed."""
+        """Advance the clocks of quiet, caught-up partitions by the wall time that passed while
+        the worker was connected.
+
+        No tick while the broker is away: it would be delivered on reconnect, ahead of the
+        backlog the producers retry then, and push the clocks past all of it (every retried
+        event late). After the outage the quiet time counts from the reconnection only."""
+        if not self.kafka.up:
+            return
         now = time.monotonic()
+        connected_since = self.kafka.up_since
         consumer = self.app.consumer
         assigned = consumer.assignment()
-        lag: dict[str, int] = {}
         for tp in assigned:
             if tp.topic == self.names.events:
                 ticks = self.t_qoe_ticks
@@ -451,15 +467,12 @@ class StreamsApp:
             if offset is None:
                 offset = self._restored_offset(tp.topic, tp.partition)
             behind = max(0, highwater - ((offset if offset is not None else -1) + 1))
-            lag[tp.topic] = lag.get(tp.topic, 0) + behind
             last = self.last_activity.setdefault(key, now)
-            quiet = now - last
+            quiet = now - max(last, connected_since)
             if behind or quiet < self.cfg.tick_interval_s:
                 continue
             self.last_activity[key] = now
             self._send(ticks, None, {"advance_ms": int(quiet * 1000)}, tp.partition)
-        for topic, behind in lag.items():
-            m.CONSUMER_LAG.labels(topic=topic).set(behind)
 
     def _restored_offset(self, topic: str, p: int) -> int | None:
         """The last input offset the restored state of partition ``p`` holds, once recovery is
@@ -506,4 +519,17 @@ class StreamsApp:
         async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.forget()
 
+        async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.joined = True
+            self.coordinator_member_id = self.member_id() or self.coordinator_member_id
+
         app.on_partitions_revoked.connect(cast(Any, on_revoked))
+        app.on_partitions_assigned.connect(cast(Any, on_assigned))
+
+    def member_id(self) -> str:
+        """The coordinator's id for this member ("" when unknown): what a LeaveGroup names."""
+        try:
+            consumer: Any = self.app.consumer
+            return str(consumer._thread._ensure_consumer()._coordinator.member_id or "")
+        except Exception:  # not started, or Faust's internals moved
+            return ""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
 from playscope.config import Settings
 from playscope.logs import log_event
 from playscope.metrics import serve_metrics
+
+if TYPE_CHECKING:
+    from streams.app import StreamsApp
 
 log = logging.getLogger("playscope.streams")
 
@@ -38,6 +42,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         window_s=settings.window_s,
         allowed_lateness_s=settings.allowed_lateness_s,
         idle_timeout_s=cfg.idle_timeout_s,
+        member=streams.member,
     )
     worker = faust.Worker(
         streams.app,
@@ -46,5 +51,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         redirect_stdouts=False,
         override_logging=False,
     )
-    worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops agents, flushes, commits
+    try:
+        worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops agents, flushes, commits
+    finally:
+        _leave(settings, streams)
     return 0
+
+
+def _leave(settings: Settings, streams: StreamsApp) -> None:
+    """After Faust stopped: leave the group (a static member is not taken out on close, so the
+    other workers would wait ``kafka.session_timeout_s`` for its partitions), give the slot back."""
+    from playscope import membership
+
+    if streams.member and streams.joined:
+        membership.leave_group(settings, streams.names.app_id, streams.member,
+                               streams.coordinator_member_id)
+    if streams.member:
+        membership.release(streams.names.app_id)
+    streams.kafka.stop()

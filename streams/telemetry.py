@@ -11,7 +11,12 @@ LATE = Counter("playscope_streams_late_events_total", "Records whose window had 
 SESSIONS_EMITTED = Counter("playscope_streams_sessions_emitted_total", "Session summaries sent")
 WINDOWS_EMITTED = Counter("playscope_streams_windows_emitted_total", "Window records sent", ["stream"])
 OPEN_SESSIONS = Gauge("playscope_streams_open_sessions", "Sessions open on this worker")
-CONSUMER_LAG = Gauge("playscope_streams_consumer_lag", "Records behind the high watermark", ["topic"])
+CONSUMER_LAG = Gauge(
+    "playscope_streams_consumer_lag",
+    "Records the worker group has not committed, every partition (held or not), against the last stable offset",
+    ["topic"],
+)
+BROKER_UP = Gauge("playscope_streams_broker_up", "1 while the worker reaches a Kafka broker")
 BATCH_SECONDS = Histogram(
     "playscope_streams_batch_processing_seconds",
     "Time to process one batch",
