@@ -66,11 +66,16 @@ def test_rename_and_copytruncate_rotation_exact_accounting(kafka_settings: Setti
         metrics_port=0,
     )
     agent = Agent(settings, config)
+    from collectors.agent.agent import SENT
+
+    start = SENT._value.get()
     thread = _start(agent)
     try:
         _write(app, 0, 300)
         _write(edge, 1000, 300)
-        time.sleep(0.5)
+        # the files are open and read before they are rotated (a fixed pause was too short on a
+        # loaded host)
+        wait_for(lambda: SENT._value.get() - start >= 600, 30, "the first 600 lines")
         # rename rotation: lines appended to the renamed file after the rename still count
         os.rename(app, logs / "app.log.1")
         _write(logs / "app.log.1", 300, 50)
@@ -81,7 +86,7 @@ def test_rename_and_copytruncate_rotation_exact_accounting(kafka_settings: Setti
         with open(edge, "r+b") as handle:
             handle.truncate(0)
         _write(edge, 1400, 100)
-        time.sleep(1.5)
+        wait_for(lambda: SENT._value.get() - start >= 950 and not agent.in_flight, 30, "all 950 lines")
     finally:
         agent.stop_event.set()
         thread.join(timeout=40)
