@@ -459,10 +459,16 @@ _TOOL_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, base64url without padding (22 characters)."""
+    """A Kafka cluster id: 16 random bytes, base64url without padding (22 characters).
+
+    Never one that starts with ``-``: the storage tool would read it as an option (``-t -x…``)
+    and refuse to format, about one start in 64."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 _KAFKA_LOG4J = """Configuration:

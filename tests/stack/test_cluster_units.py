@@ -164,3 +164,10 @@ def test_topic_replication_is_capped_by_the_live_brokers(tmp_path: Path) -> None
 def test_min_insync_replicas_is_validated() -> None:
     with pytest.raises(ConfigError, match=r"kafka\.min_insync_replicas: Input should be greater than or equal to 1"):
         load_settings(environ={"PLAYSCOPE__KAFKA__MIN_INSYNC_REPLICAS": "0"})
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from playscope.stack.servers import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(5000)]  # a leading "-" would come up ~78 times
+    assert all(len(cid) == 22 and not cid.startswith("-") for cid in ids)
