@@ -445,11 +445,14 @@ class StreamsApp:
 
         No tick while the broker is away: it would be delivered on reconnect, ahead of the
         backlog the producers retry then, and push the clocks past all of it (every retried
-        event late). After the outage the quiet time counts from the reconnection only."""
+        event late). After an outage the quiet time counts from the reconnection plus
+        ``reconnect_grace_s``, the time producers get to deliver what they held back."""
         if not self.kafka.up:
             return
         now = time.monotonic()
-        connected_since = self.kafka.up_since
+        connected_since = self.kafka.up_since + (self.cfg.reconnect_grace_s if self.kafka.watch.downs else 0.0)
+        if now < connected_since:
+            return
         consumer = self.app.consumer
         assigned = consumer.assignment()
         for tp in assigned:

@@ -12,6 +12,9 @@ class StreamsConfig(Strict):
     idle_timeout_s: float = Field(default=120.0, gt=0)
     # How often a worker checks for quiet partitions and advances their clocks by wall time.
     tick_interval_s: float = Field(default=1.0, gt=0)
+    # After a broker outage, no ticks (and no clock credit) for this long: the producers' retried
+    # backlog lands first instead of arriving behind clocks a tick has moved on (all of it late).
+    reconnect_grace_s: float = Field(default=15.0, ge=0)
     # Batching: at most this many records per batch, waiting at most batch_wait_s for them.
     batch_size: int = Field(default=10_000, ge=1, le=100_000)
     batch_wait_s: float = Field(default=0.5, gt=0)

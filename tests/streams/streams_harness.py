@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -119,6 +121,24 @@ class Reader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def metrics_port(log: Path, timeout: float = 30) -> int:
+    """The /metrics port a worker logged (``metrics.serving``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r'"metrics.serving".*?"port":(\d+)', log.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        time.sleep(0.2)
+    raise AssertionError(f"no metrics port in {log}")
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of a worker's /metrics (``name`` with its labels as exposed); NaN if absent."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else float("nan")
 
 
 SESSIONS = topics.QOE_SESSIONS

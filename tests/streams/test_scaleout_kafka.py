@@ -8,23 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from streams_harness import QOE_METRICS, SESSIONS, Reader, Worker, produce, write_config
+from streams_harness import QOE_METRICS, SESSIONS, Reader, Worker, metrics_port, produce, write_config
 from test_restart_kafka import N_SESSIONS, window_key, workload
 
 from playscope import topics
 from playscope.config import Settings
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def metrics_port(log: Path, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r'"metrics.serving".*?"port":(\d+)', log.read_text(errors="replace"))
-        if found:
-            return int(found.group(1))
-        time.sleep(0.2)
-    raise AssertionError(f"no metrics port in {log}")
 
 
 def wait_for_split(settings: Settings, workers: int, timeout: float = 90) -> None:
