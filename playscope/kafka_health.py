@@ -24,7 +24,9 @@ from playscope.logs import log_event
 
 log = logging.getLogger("playscope.kafka")
 
-_VARYING = re.compile(r"\d+")
+# Numbers, and librdkafka's parenthesised asides ("(after 3ms in state CONNECT, 1 identical
+# error(s) suppressed)"), vary from one attempt to the next of the same failure.
+_VARYING = re.compile(r"\((?:[^()]|\([^()]*\))*\)|\d+")
 
 
 class RepeatFilter(logging.Filter):
