@@ -76,7 +76,7 @@ class KafkaProbe:
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + 3.0
                 with contextlib.suppress(KafkaException):  # the watch has it from the error callback
-                    self.admin.list_topics(self.lag_topics[0], timeout=2)
+                    self.admin.list_topics(timeout=2)  # no topic named: an admin request could create it
 
     def _lag_loop(self) -> None:
         offsets = Consumer(consumer_config(self.settings.kafka, self.group))  # reads offsets, never joins
@@ -113,14 +113,20 @@ class KafkaProbe:
 
         A broker still starting is waited for without limit; a topic being created (visible to
         one broker and not yet another, leaders being elected) gets ``wait_s``; after that it is
-        a configuration error, with the way out in the message."""
-        while True:
-            self.wait_for_broker()
-            try:
-                return len(wait_for_topic(self.admin, topic, timeout_s=wait_s).partitions)
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if getattr(err, "code", lambda: None)() in _UNREACHABLE:
-                    continue  # the broker went away while we waited: wait for it again
-                raise ConfigError(f"topic {topic} does not exist or has no leaders after {wait_s:.0f} s ({err}); "
-                                  "run 'playscope stack up' or create it") from None
+        a configuration error, with the way out in the message. Asked through a consumer: an
+        admin client's metadata request for a missing topic makes a broker with
+        ``auto.create.topics.enable`` create it, with the broker's defaults."""
+        meta = Consumer(consumer_config(self.settings.kafka, self.group))  # metadata only, never joins
+        try:
+            while True:
+                self.wait_for_broker()
+                try:
+                    return len(wait_for_topic(meta, topic, timeout_s=wait_s).partitions)
+                except KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    if getattr(err, "code", lambda: None)() in _UNREACHABLE:
+                        continue  # the broker went away while we waited: wait for it again
+                    raise ConfigError(f"topic {topic} does not exist or has no leaders after {wait_s:.0f} s "
+                                      f"({err}); run 'playscope stack up' or create it") from None
+        finally:
+            meta.close()

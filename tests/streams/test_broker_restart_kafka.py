@@ -1,11 +1,13 @@
 """The broker killed with SIGKILL under steady input for ~20 s, then restarted: the worker
 rides it out without a restart of its own.
 
-Every session produced is summarised, every event is processed once (the received counter
-equals what was produced, no duplicate discarded), none of the events held back by the
-producer during the outage is late (the worker sent no wall-clock ticks while the broker was
-away), the broker_up gauge went to 0 and back to 1, and the log says so once each way.
-Uses a broker of its own (``private_kafka``), never the shared one.
+The worker is started before its topics exist (as on a fresh machine, where it failed with
+"topic ... does not exist"): it waits for them. Every session produced is summarised, every
+event is processed once (the received counter equals what was produced, no duplicate
+discarded), none of the events held back by the producer during the outage is late (the
+worker sent no wall-clock ticks while the broker was away), the broker_up gauge went to 0 and
+back to 1, the log says so once each way, and the lag gauge reads 0 once everything is
+committed. Uses a broker of its own (``private_kafka``), never the shared one.
 """
 
 from __future__ import annotations
@@ -88,7 +90,6 @@ class Sampler(threading.Thread):
 def test_worker_rides_out_a_broker_restart(private_kafka: Any, settings: Settings, tmp_path: Path) -> None:
     broker = private_kafka()
     mine = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"bootstrap": broker.bootstrap})})
-    ensure_topics(mine, partitions=3)
     config = write_config(mine, tmp_path, window_s=2, lateness_s=2, idle_timeout_s=30)
     log = tmp_path / "worker.log"
     t0 = time.monotonic()
@@ -96,6 +97,8 @@ def test_worker_rides_out_a_broker_restart(private_kafka: Any, settings: Setting
     worker = Worker(config, log, log_level="INFO")
     feeder = Feeder(mine)
     try:
+        wait_for(lambda: '"kafka.waiting"' in log.read_text(errors="replace"), 60, "the worker to wait for its topics")
+        ensure_topics(mine, partitions=3)
         port = metrics_port(log)
         sampler = Sampler(port)
         sampler.start()
@@ -122,6 +125,8 @@ def test_worker_rides_out_a_broker_restart(private_kafka: Any, settings: Setting
         summaries = reader.read_until(lambda r: len({s["session_id"] for s in r}) >= len(feeder.sessions), 60, settle=2)
         reader.close()
         phases["summaries read"] = time.monotonic() - t0
+        lag = f'playscope_streams_consumer_lag{{topic="{mine.topic(topics.PLAYBACK_EVENTS)}"}}'
+        wait_for(lambda: metric(port, lag) == 0.0, 30, "consumer lag 0")
         wait_for(lambda: sampler.seen[-1:] == [1.0], 30, "broker_up back to 1")
         sampler.stop_event.set()
         print(f"processing resumed {resumed_s:.1f} s after the broker was back; "

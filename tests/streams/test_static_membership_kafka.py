@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_harness import SESSIONS, Reader, Worker, produce, write_config
+from helpers import wait_for
+from streams_harness import SESSIONS, Reader, Worker, metric, metrics_port, produce, write_config
 
 from playscope import topics
 from playscope.config import Settings
@@ -61,3 +62,32 @@ def test_a_killed_worker_restarted_takes_its_partitions_back_at_once(settings: S
     log = (tmp_path / "second.log").read_text(errors="replace")
     assert '"member":"' in log, "the worker did not log its static member id"
     assert recovered_s < 30, f"{recovered_s:.0f} s: the partitions waited for the dead member's session"
+
+
+def test_lag_counts_partitions_nobody_holds(settings: Settings, tmp_path: Path) -> None:
+    """A killed static member keeps its partitions until its session ends (60 s here): a worker
+    with another member id joining meanwhile holds nothing, yet its lag gauge shows the backlog."""
+    long_sessions = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"session_timeout_s": 60})})
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first = Worker(write_config(long_sessions, first_dir, idle_timeout_s=30), tmp_path / "first.log")
+    reader = Reader(settings, SESSIONS)
+    try:
+        produce(settings, topics.PLAYBACK_EVENTS, sessions("a", 10))
+        reader.read_until(lambda r: len(summaries_of(reader, "a")) >= 10, timeout=120)
+    finally:
+        first.kill()
+        reader.close()
+    produce(settings, topics.PLAYBACK_EVENTS, sessions("b", 100))  # 300 events nobody reads
+    other = long_sessions.model_copy(update={"kafka": long_sessions.kafka.model_copy(update={"instance_id": "other"})})
+    log = tmp_path / "second.log"
+    second = Worker(write_config(other, second_dir, idle_timeout_s=30), log, log_level="INFO")
+    lag = f'playscope_streams_consumer_lag{{topic="{settings.topic(topics.PLAYBACK_EVENTS)}"}}'
+    try:
+        port = metrics_port(log)
+        wait_for(lambda: metric(port, lag) >= 300, 45, "the backlog in the lag gauge")
+        held = metric(port, 'playscope_streams_received_events_total{stream="qoe"}')
+    finally:
+        second.stop()
+    assert not held > 0, "the second worker got partitions while the dead member's session was still on"
