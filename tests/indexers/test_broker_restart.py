@@ -5,10 +5,15 @@ Every record produced is indexed once (the count equals the unique ids produced)
 never exits, the broker_up gauge goes to 0 and back to 1 with one ``kafka.broker_down`` and one
 ``kafka.broker_up`` line, and the lag gauge reads 0 once everything is committed. A broker of
 the test's own (``private_kafka``) and the shared Elasticsearch (per-test index prefix).
+
+A second indexer (another group, in this process) is started while the broker is down, as on a
+machine whose broker is still coming up: it waits, then indexes everything too (same ids, so
+the count does not change).
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -25,7 +30,17 @@ from playscope.config import Settings
 from playscope.kafka import producer_config
 from playscope.stack.provision import ensure_topics
 
-from .helpers import committed_equals_end, count, indexer_process, log_events, metric, metrics_port, wait_for
+from .helpers import (
+    committed_equals_end,
+    count,
+    indexer_process,
+    log_events,
+    metric,
+    metrics_port,
+    running_indexer,
+    wait_for,
+)
+from .helpers import config as indexer_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 BROKER_UP = "playscope_indexer_broker_up"
@@ -100,6 +115,8 @@ def test_indexer_rides_out_a_broker_restart(private_kafka: Any, settings: Settin
     log = tmp_path / "indexer.log"
     proc = indexer_process(config, log)
     feeder = Feeder(mine)
+    late_group = mine.group("indexer-late")
+    stack = contextlib.ExitStack()
     try:
         port = metrics_port(log)
         sampler = Sampler(port)
@@ -107,7 +124,10 @@ def test_indexer_rides_out_a_broker_restart(private_kafka: Any, settings: Settin
         feeder.start()
         wait_for(lambda: count(es, pattern) > 1000, 90, "the first records indexed")
         broker.kill()
+        late = stack.enter_context(running_indexer(mine, indexer_config(families=["playback"]),
+                                                   consumer_overrides={"group.id": late_group}))
         time.sleep(20)  # the outage (not a timing assertion): the feeder keeps producing meanwhile
+        assert late.broker.up is False, "the indexer started during the outage did not see the broker down"
         assert proc.poll() is None, "the indexer exited during the outage"
         broker.start()
         broker.wait_healthy(timeout_s=120)
@@ -119,6 +139,9 @@ def test_indexer_rides_out_a_broker_restart(private_kafka: Any, settings: Settin
         assert feeder.finish() == 0 and not feeder.failures, feeder.failures[:3]
         wait_for(lambda: count(es, pattern) >= feeder.sent, 60, "every record indexed")
         wait_for(lambda: committed_equals_end(mine, topics.PLAYBACK_EVENTS), 60, "everything committed")
+        wait_for(lambda: committed_equals_end(mine, topics.PLAYBACK_EVENTS, late_group), 60,
+                 "the indexer started during the outage committed everything")
+        stack.close()
         wait_for(lambda: metric(port, LAG) == 0.0, 30, "consumer lag 0")
         wait_for(lambda: sampler.seen[-1:] == [1.0], 30, "broker_up back to 1")
         sampler.stop_event.set()
@@ -130,6 +153,7 @@ def test_indexer_rides_out_a_broker_restart(private_kafka: Any, settings: Settin
     finally:
         if proc.poll() is None:
             proc.kill()
+        stack.close()
     assert count(es, pattern) == feeder.sent
     assert sampler.seen[:1] == [1.0] and 0.0 in sampler.seen and sampler.seen[-1] == 1.0, sampler.seen
     assert log_events(log, "kafka.broker_down") == 1, "broker_down logged more than once"
