@@ -25,8 +25,12 @@ _held: dict[str, IO[bytes]] = {}  # lock files held for the life of the process
 
 
 def _slots_dir(settings: Settings) -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path(settings.home).resolve() / "run")
-    return Path(base) / "playscope-members"
+    """One folder for the whole host (per user), whatever ``home`` each process has: the slots
+    must be unique among the host's members of a group, and ids are host name plus slot."""
+    import tempfile
+
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"playscope-members-{os.getuid()}"
 
 
 def instance_id(settings: Settings, group: str) -> str | None:
