@@ -132,6 +132,13 @@ class Evaluator:
             changes += self._judge_clock(source, end)
         return changes
 
+    def hold(self, ms: int) -> None:
+        """Let ``ms`` of wall time not count toward the wall-clock fallback: the caller was cut
+        off from Kafka or behind, so silence then says nothing about the sources."""
+        for clock in self.clocks.values():
+            if clock.advanced_wall_ms and ms > 0:
+                clock.advanced_wall_ms += ms
+
     def _judge_clock(self, source: str, stream_end_ms: int) -> list[Change]:
         changes = []
         for state in self.states.values():

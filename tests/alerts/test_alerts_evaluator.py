@@ -102,6 +102,17 @@ def test_absent_wall_clock_fallback_when_everything_is_silent() -> None:
     assert [(c.doc["rule"], c.doc["status"]) for c in ev.tick()] == [("cdn-silent", "firing")]
 
 
+def test_time_held_while_cut_off_from_kafka_does_not_count_as_silence() -> None:
+    clock = Clock()
+    ev = make(clock)
+    statuses(ev, [qoe(0, "a", ratio=0)])
+    clock.now += 70_000 + 3 * W  # enough silence to fire ...
+    ev.hold(2 * W)  # ... but two windows of it the service was not connected or behind
+    assert ev.tick() == []
+    clock.now += 2 * W
+    assert [(c.doc["rule"], c.doc["status"]) for c in ev.tick()] == [("cdn-silent", "firing")]
+
+
 def test_state_round_trip_keeps_dedup_and_status() -> None:
     ev = make()
     statuses(ev, [qoe(0), qoe(1)])
