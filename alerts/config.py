@@ -22,6 +22,11 @@ class AlertsConfig(Strict):
     tick_interval_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=500, ge=1, le=100_000)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # How long start-up waits for the broker, the topics and the coordinators before it fails.
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+    # transaction.timeout.ms: a transaction left open longer (a stall, an outage) is aborted by the
+    # coordinator, which fences the producer; the evaluator then replaces it and carries on.
+    transaction_timeout_s: float = Field(default=120.0, ge=1, le=900)
 
     def grace_ms(self, settings: Settings) -> int:
         if self.absent_grace_s is not None:

@@ -18,3 +18,9 @@ NOTIFICATION_FAILURES = Counter(
 )
 FIRING = Gauge("playscope_alerts_firing", "Rule and group pairs currently firing")
 PENDING = Gauge("playscope_alerts_pending_notifications", "Deliveries waiting to succeed")
+BROKER_UP = Gauge("playscope_alerts_broker_up", "1 when the evaluator's producer and consumer reach Kafka")
+LAG = Gauge(
+    "playscope_alerts_consumer_lag",
+    "Window records in Kafka not yet read (0 once the consumer reached the end of every partition)",
+    ["source"],
+)
