@@ -14,7 +14,9 @@ It judges only what the load generators recorded and what Elasticsearch holds at
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from playscope.chaos.load import SessionScript
@@ -23,30 +25,29 @@ SESSION_FIELDS = ("startup_ms", "rebuffer_ms", "rebuffer_count", "watched_ms", "
                   "outcome", "closed_by", "cdn")
 
 
-def scan_ids(es: Any, index: str, field: str | None = None) -> Counter[str]:
-    """How many documents hold each id (``_id``, or a keyword ``field``) in ``index``."""
-    counts: Counter[str] = Counter()
-    body: dict[str, Any] = {"query": {"match_all": {}}, "size": 5000, "sort": ["_doc"]}
-    if field:
-        body["_source"] = [field]
-    else:
-        body["_source"] = False
-    resp = es.search(index=index, scroll="2m", ignore_unavailable=True, allow_no_indices=True, **body)
+def scroll(es: Any, index: str, source: list[str] | bool) -> Iterator[dict[str, Any]]:
+    """Every hit of ``index`` (``_source`` limited to ``source``), a scroll page at a time."""
+    resp = es.search(index=index, scroll="2m", ignore_unavailable=True, allow_no_indices=True,
+                     query={"match_all": {}}, size=5000, sort=["_doc"], source=source)
     scroll_id = resp.get("_scroll_id")
     try:
-        while True:
-            hits = resp["hits"]["hits"]
-            if not hits:
-                break
-            for hit in hits:
-                value = hit["_source"].get(field) if field else hit["_id"]
-                if value is not None:
-                    counts[str(value)] += 1
+        while resp["hits"]["hits"]:
+            yield from resp["hits"]["hits"]
             resp = es.scroll(scroll_id=scroll_id, scroll="2m")
             scroll_id = resp.get("_scroll_id", scroll_id)
     finally:
-        if scroll_id:
-            es.clear_scroll(scroll_id=scroll_id)
+        if scroll_id:  # best effort: a scroll that found nothing is already gone (404)
+            with contextlib.suppress(Exception):
+                es.clear_scroll(scroll_id=scroll_id)
+
+
+def scan_ids(es: Any, index: str, field: str | None = None) -> Counter[str]:
+    """How many documents hold each id (``_id``, or a keyword ``field``) in ``index``."""
+    counts: Counter[str] = Counter()
+    for hit in scroll(es, index, [field] if field else False):
+        value = hit["_source"].get(field) if field else hit["_id"]
+        if value is not None:
+            counts[str(value)] += 1
     return counts
 
 
@@ -100,19 +101,8 @@ def check_sessions(scripts: dict[str, SessionScript], acked: set[str],
 
 def session_docs(es: Any, index: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    body: dict[str, Any] = {"query": {"match_all": {}}, "size": 5000, "_source": ["session_id", *SESSION_FIELDS]}
-    resp = es.search(index=index, scroll="2m", ignore_unavailable=True, allow_no_indices=True, **body)
-    scroll_id = resp.get("_scroll_id")
-    try:
-        while resp["hits"]["hits"]:
-            for hit in resp["hits"]["hits"]:
-                src = hit["_source"]
-                out.setdefault(str(src.get("session_id")), []).append(src)
-            resp = es.scroll(scroll_id=scroll_id, scroll="2m")
-            scroll_id = resp.get("_scroll_id", scroll_id)
-    finally:
-        if scroll_id:
-            es.clear_scroll(scroll_id=scroll_id)
+    for hit in scroll(es, index, ["session_id", *SESSION_FIELDS]):
+        out.setdefault(str(hit["_source"].get("session_id")), []).append(hit["_source"])
     return out
 
 

@@ -150,17 +150,7 @@ class KillBroker:
             report.note = f"{node.name} on :{node.port} was not started by this stack (no pid file); left alone"
             return report
         report.fault = f"{self.name} :{node.port}"
-        node.kill()
-        report.applied = True
-        ctx.say(f"{report.fault}: killed, down for {ctx.broker_down_s:.0f} s")
-        killed_at = time.monotonic()
-        time.sleep(ctx.broker_down_s)
-        node.start()
-        node.wait_healthy(timeout_s=180)
-        healthy_at = time.monotonic()
-        report.down_s = round(healthy_at - killed_at, 2)
-        ctx.say(f"{report.fault}: healthy again after {report.down_s:.0f} s")
-        wait_progress(ctx, ORDER, set(), report, healthy_at)
+        kill_server(ctx, report, node, ctx.broker_down_s, ORDER)
         return report
 
 
@@ -175,18 +165,24 @@ class KillSearch:
         if server.pid() is None:
             report.note = "elasticsearch was not started by this stack (no pid file); left alone"
             return report
-        server.kill()
-        report.applied = True
-        ctx.say(f"{self.name}: killed, down for {ctx.search_down_s:.0f} s")
-        killed_at = time.monotonic()
-        time.sleep(ctx.search_down_s)
-        server.start()
-        server.wait_healthy(timeout_s=240)
-        healthy_at = time.monotonic()
-        report.down_s = round(healthy_at - killed_at, 2)
-        ctx.say(f"{self.name}: healthy again after {report.down_s:.0f} s")
-        wait_progress(ctx, ["indexer"], set(), report, healthy_at)
+        kill_server(ctx, report, server, ctx.search_down_s, ["indexer"])
         return report
+
+
+def kill_server(ctx: FaultContext, report: FaultReport, server: Any, down_s: float, touched: list[str]) -> None:
+    """SIGKILL a server of the stack, keep it down ``down_s``, start it, wait for its health,
+    then for the ``touched`` components to work again."""
+    server.kill()
+    report.applied = True
+    ctx.say(f"{report.fault}: killed, down for {down_s:.0f} s")
+    killed_at = time.monotonic()
+    time.sleep(down_s)
+    server.start()
+    server.wait_healthy(timeout_s=240)
+    healthy_at = time.monotonic()
+    report.down_s = round(healthy_at - killed_at, 2)
+    ctx.say(f"{report.fault}: healthy again after {report.down_s:.0f} s")
+    wait_progress(ctx, touched, set(), report, healthy_at)
 
 
 def broker_to_kill(stack: Any, topic: str) -> Any:
