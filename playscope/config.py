@@ -91,6 +91,9 @@ class Settings(BaseModel):
     window_s: int = Field(default=60, ge=1, le=86400)
     allowed_lateness_s: int = Field(default=10, ge=0, le=86400)
     retention_days: int = Field(default=30, ge=1)
+    # SPEC 4 clock bounds against the moment a record reached playscope; raise them for backfills.
+    max_ts_ahead_s: int = Field(default=300, ge=0)
+    max_ts_age_s: int = Field(default=7 * 86400, ge=0)
     # Prefixes let several deployments (or tests) share one broker and one cluster.
     topic_prefix: str = ""
     index_prefix: str = ""
@@ -131,6 +134,10 @@ class Settings(BaseModel):
         component's section (the demo needs the collector's port) without owning its model."""
         raw = (self.model_extra or {}).get(name) or {}
         return dict(raw) if isinstance(raw, dict) else {}
+
+    def clock_bounds_ms(self) -> tuple[int, int]:
+        """(ahead, behind) for :func:`playscope.events.check_clock`, in milliseconds."""
+        return self.max_ts_ahead_s * 1000, self.max_ts_age_s * 1000
 
     @property
     def search(self) -> SearchConfig:

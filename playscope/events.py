@@ -9,6 +9,7 @@ Every failure raises :class:`playscope.errors.ValidationError` naming the field 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final
 
 from playscope.errors import ValidationError
@@ -40,10 +41,13 @@ LOG_STRING_FIELDS: Final = ("host", "route", "method", "trace_id")
 MAX_ID_LEN: Final = 256
 MAX_DIM_LEN: Final = 256
 MAX_MESSAGE_LEN: Final = 64 * 1024
+# SPEC 4 bounds: a measure above this is a unit mistake or hostile, and would overflow sums.
+MAX_MEASURE: Final = 1e12
+# Control characters (C0, DEL, C1) never belong in a dimension: they break keys and displays.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Event types the fast path takes whole; bitrate_change and error have extra rules (slow path).
 _PLAIN_TYPES: Final = EVENT_TYPES - {"bitrate_change", "error"}
-_INF: Final = math.inf
 
 
 def _require_id(record: dict[str, Any], field: str) -> None:
@@ -68,6 +72,8 @@ def _check_number(record: dict[str, Any], field: str) -> None:
         raise ValidationError(field, "must be a finite number")
     if value < 0:
         raise ValidationError(field, "must not be negative")
+    if value > MAX_MEASURE:
+        raise ValidationError(field, f"above the largest measure accepted ({MAX_MEASURE:.0e})")
 
 
 def _check_string(record: dict[str, Any], field: str, max_len: int = MAX_DIM_LEN) -> None:
@@ -78,6 +84,21 @@ def _check_string(record: dict[str, Any], field: str, max_len: int = MAX_DIM_LEN
         raise ValidationError(field, f"must be a string, got {type(value).__name__}")
     if len(value) > max_len:
         raise ValidationError(field, f"longer than {max_len} characters")
+    if not value.isprintable() and _CONTROL.search(value):
+        raise ValidationError(field, "contains a control character")
+
+
+def check_clock(record: dict[str, Any], received_ms: int, ahead_ms: int, behind_ms: int) -> None:
+    """SPEC 4 clock bounds: ``ts`` at most ``ahead_ms`` after and ``behind_ms`` before the moment
+    the record reached playscope. Outside them a record would move a partition's clock (or
+    land in a window long closed) on the say of one device, so it is refused instead."""
+    ts = record["ts"]
+    if ts > received_ms + ahead_ms:
+        raise ValidationError("ts", f"{(ts - received_ms) // 1000} s ahead of the time it was received "
+                                    f"(at most {ahead_ms // 1000} s)")
+    if ts < received_ms - behind_ms:
+        raise ValidationError("ts", f"{(received_ms - ts) // 1000} s behind the time it was received "
+                                    f"(at most {behind_ms // 1000} s)")
 
 
 def validate_playback_event(record: Any) -> dict[str, Any]:
@@ -95,13 +116,14 @@ def validate_playback_event(record: Any) -> dict[str, Any]:
                 and type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS and type(kind) is str and kind in _PLAIN_TYPES):
             for dim in DIMENSIONS:
                 value = get(dim)
-                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN):
+                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN
+                                          or not value.isprintable()):
                     return _validate_playback_event(record)
             for measure in MEASURES:
                 value = get(measure)
                 if value is not None:
                     kind_of = type(value)
-                    if not ((kind_of is int and value >= 0) or (kind_of is float and 0.0 <= value < _INF)):
+                    if not ((kind_of is int or kind_of is float) and 0 <= value <= MAX_MEASURE):
                         return _validate_playback_event(record)
             return record
     return _validate_playback_event(record)
@@ -152,9 +174,12 @@ def validate_log_record(record: Any) -> dict[str, Any]:
         message = get("message")
         if (type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS and type(service) is str
                 and 0 < len(service) <= MAX_ID_LEN and type(message) is str and len(message) <= MAX_MESSAGE_LEN):
+            if not service.isprintable():
+                return _validate_log_record(record)
             for field in LOG_STRING_FIELDS:
                 value = get(field)
-                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN):
+                if value is not None and (type(value) is not str or len(value) > MAX_DIM_LEN
+                                          or not value.isprintable()):
                     return _validate_log_record(record)
             status = get("status")
             if status is not None and not (type(status) is int and 100 <= status <= 599):
@@ -162,7 +187,7 @@ def validate_log_record(record: Any) -> dict[str, Any]:
             latency = get("latency_ms")
             if latency is not None:
                 kind_of = type(latency)
-                if not ((kind_of is int and latency >= 0) or (kind_of is float and 0.0 <= latency < _INF)):
+                if not ((kind_of is int or kind_of is float) and 0 <= latency <= MAX_MEASURE):
                     return _validate_log_record(record)
             level = get("level")
             if level is not None and (type(level) is not str or level not in LOG_LEVELS):
@@ -178,6 +203,7 @@ def _validate_log_record(record: Any) -> dict[str, Any]:
         raise ValidationError("ts", "is required")
     record["ts"] = parse_ts(record["ts"])
     _require_id(record, "service")
+    _check_string(record, "service", MAX_ID_LEN)
     message = record.get("message")
     if message is None:
         raise ValidationError("message", "is required")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from playscope.errors import ValidationError
-from playscope.events import is_error_log, validate_log_record, validate_playback_event
+from playscope.events import check_clock, is_error_log, validate_log_record, validate_playback_event
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -127,3 +127,51 @@ def test_validator_only_ever_raises_validation_error(record: dict[str, Any]) -> 
         validate_playback_event(record)
     except ValidationError as exc:
         assert exc.reason
+
+
+@pytest.mark.parametrize("field", ["cdn", "isp", "device", "country", "title_id"])
+@pytest.mark.parametrize("char", ["\x1f", "\x00", "\n", "\x7f", "\x85"])
+def test_a_control_character_in_a_dimension_is_refused(field: str, char: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_playback_event(event(**{field: f"oca{char}7"}))
+    assert (info.value.field, info.value.reason) == (field, "contains a control character")
+
+
+def test_printable_unicode_dimensions_pass() -> None:
+    assert validate_playback_event(event(cdn="édge ☁ 東京", isp="Telefónica\u00a0SA"))["cdn"] == "édge ☁ 東京"
+
+
+@pytest.mark.parametrize("field", ["service", "route", "host"])
+def test_a_control_character_in_a_service_dimension_is_refused(field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_log_record(log(**{field: "a\x1fb"}))
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("value", [1e308, 1.7e308, 10**13, 1e12 + 1])
+def test_measures_above_10_to_the_12_are_refused(value: float) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_playback_event(event(bitrate_kbps=value))
+    assert info.value.field == "bitrate_kbps"
+    with pytest.raises(ValidationError) as info:
+        validate_log_record(log(latency_ms=value))
+    assert info.value.field == "latency_ms"
+
+
+def test_a_measure_of_exactly_10_to_the_12_passes() -> None:
+    assert validate_playback_event(event(buffer_ms=10**12))["buffer_ms"] == 10**12
+
+
+@pytest.mark.parametrize(("offset_ms", "ok"), [(0, True), (300_000, True), (300_001, False),
+                                               (-7 * 86_400_000, True), (-7 * 86_400_000 - 1, False),
+                                               (10 * 365 * 86_400_000, False)])
+def test_clock_bounds_against_the_receive_time(offset_ms: int, ok: bool) -> None:
+    received = 1_760_000_000_000
+    record = {"ts": received + offset_ms}
+    if ok:
+        check_clock(record, received, 300_000, 7 * 86_400_000)
+    else:
+        with pytest.raises(ValidationError) as info:
+            check_clock(record, received, 300_000, 7 * 86_400_000)
+        assert info.value.field == "ts"
+        assert ("ahead" if offset_ms > 0 else "behind") in info.value.reason
