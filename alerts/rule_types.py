@@ -29,11 +29,10 @@ GROUP_DIMENSIONS: dict[str, tuple[str, ...]] = {
 }
 VOLUME_METRIC: dict[str, str] = {"qoe": "attempts", "service": "requests"}
 _NUMERIC = ({"type": "long"}, {"type": "double"})
+_NOT_METRICS = frozenset({"window_start", "window_end", "revision"})  # identity, not measures
 METRICS: dict[str, tuple[str, ...]] = {
-    "qoe": tuple(k for k, v in indices.QOE_PROPS.items() if v in _NUMERIC and not k.startswith("window_")),
-    "service": tuple(
-        k for k, v in indices.SERVICE_PROPS.items() if v in _NUMERIC and not k.startswith("window_")
-    ),
+    "qoe": tuple(k for k, v in indices.QOE_PROPS.items() if v in _NUMERIC and k not in _NOT_METRICS),
+    "service": tuple(k for k, v in indices.SERVICE_PROPS.items() if v in _NUMERIC and k not in _NOT_METRICS),
 }
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

@@ -6,6 +6,10 @@ stored or the indexer gives up on shutdown; any other status (a mapping conflict
 document) is permanent and the item is handed back as rejected, with the backend's reason,
 for the dead-letter topic. Request-level failures (connection refused, timeouts, 429, 5xx)
 retry the whole remainder with the same backoff.
+
+The one expected refusal: a version conflict on a versioned action (a window revision older
+than the one the index holds, re-sent by a replay). The index already holds the newer record,
+so the item is done: counted as stale, neither an error nor a dead-letter.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Abandoned(Exception):
 class BulkOutcome:
     stored: Counter[str] = field(default_factory=Counter)  # family -> documents stored
     rejected: list[tuple[Action, str, str]] = field(default_factory=list)  # action, error_type, reason
+    stale: Counter[str] = field(default_factory=Counter)  # family -> older revisions refused
     attempts: int = 0
 
 
@@ -49,6 +54,11 @@ def item_error(result: dict[str, Any]) -> tuple[str, str]:
             reason += f" (caused by {caused.get('type', '')}: {caused.get('reason', '')})"
         return etype, reason
     return f"http_{result.get('status')}", f"HTTP {result.get('status')}: {error}"
+
+
+def _is_version_conflict(result: dict[str, Any]) -> bool:
+    error = result.get("error")
+    return isinstance(error, dict) and error.get("type") == "version_conflict_engine_exception"
 
 
 class Backoff:
@@ -149,6 +159,8 @@ class BulkWriter:
                 outcome.stored[action.family] += 1
             elif status in RETRYABLE_STATUS:
                 retry.append(action)
+            elif status == 409 and action.version is not None and _is_version_conflict(result):
+                outcome.stale[action.family] += 1
             else:
                 etype, reason = item_error(result)
                 outcome.rejected.append((action, etype, reason))

@@ -4,6 +4,12 @@ The fast path forwards the record's own bytes as the document source: no re-seri
 A record is rewritten only when it must be: its time field is an RFC 3339 string (normalised to
 epoch ms, so the index date and the stored value agree) or its JSON spans several lines (which
 the NDJSON bulk body cannot carry).
+
+Window records (QoE and service) can be emitted again with corrected numbers and ``revision``
+one higher (SPEC 7). Their actions carry the revision as an external version
+(``version_type: external_gte``), so the index keeps the highest revision whatever order the
+writes arrive in: a replay re-sending revision 0 after revision 1 was stored is refused by the
+backend (a version conflict, counted as stale), and a re-send of the same revision is accepted.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from playscope.indices import FAMILY_BY_TOPIC, IndexFamily, log_doc_id, window_d
 from playscope.timeparse import MAX_TS_MS, MIN_TS_MS, parse_ts, utc_day
 
 MAX_ID_BYTES: Final = 512  # Elasticsearch rejects longer _id values
+MAX_REVISION: Final = 2**53  # far beyond any re-emission count; a JSON-safe integer
+VERSIONED_FAMILIES: Final = frozenset({"qoe", "service"})  # window documents: version = revision
 
 
 @dataclass(slots=True)
@@ -35,14 +43,22 @@ class Action:
     topic: str = ""
     original: bytes = b""
     kafka_ts_ms: int = 0
+    # External version (a window's revision); None: the backend's own versioning (last write wins).
+    version: int | None = None
 
     def ndjson(self) -> bytes:
-        return b"".join((_meta_prefix(self.index), orjson.dumps(self.doc_id), b"}}\n", self.source, b"\n"))
+        meta_end = b"}}\n" if self.version is None else _version_suffix(self.version)
+        return b"".join((_meta_prefix(self.index), orjson.dumps(self.doc_id), meta_end, self.source, b"\n"))
 
 
 @lru_cache(maxsize=4096)
 def _meta_prefix(index: str) -> bytes:
     return b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
+
+
+@lru_cache(maxsize=64)
+def _version_suffix(version: int) -> bytes:
+    return b',"version":%d,"version_type":"external_gte"}}\n' % version
 
 
 @lru_cache(maxsize=4096)
@@ -83,6 +99,14 @@ def alert_doc_id(record: dict[str, Any]) -> str:
     if record.get("rule") is None or record.get("status") is None:
         raise Rejected("an alert needs 'rule' and 'status'", "rule")
     return _blake("|".join(str(p) for p in parts).encode())
+
+
+def revision_of(record: dict[str, Any]) -> int:
+    """A window record's revision (SPEC 7); a record without one is revision 0."""
+    value = record.get("revision", 0)
+    if type(value) is not int or not 0 <= value <= MAX_REVISION:
+        raise Rejected(f"revision must be an integer from 0 to {MAX_REVISION}", "revision")
+    return value
 
 
 def _window_id(record: dict[str, Any]) -> str:
@@ -146,5 +170,6 @@ class Encoder:
         if raw_ts != ts_ms or b"\n" in value or b"\r" in value:
             record[family.time_field] = ts_ms
             source = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
+        version = revision_of(record) if family.name in VERSIONED_FAMILIES else None
         index = self._index_names[family.name] + _day_suffix(ts_ms // DAY_MS)
-        return Action(index, doc_id, source, family.name, topic, value, kafka_ts_ms)
+        return Action(index, doc_id, source, family.name, topic, value, kafka_ts_ms, version)

@@ -19,7 +19,10 @@ as lag; the lag gauge is the whole group's (committed offsets against the partit
 Several senders keep the cluster busy while the next batch is read, yet the order of writes per
 document holds: a batch that shares a document id with a batch still in flight waits for that
 one first, so a later version of a document (a re-emitted window, a session summary) is never
-overtaken by an earlier one.
+overtaken by an earlier one. Window documents are also versioned by their ``revision`` (see
+``indexers/documents.py``): a replay that re-sends an older revision after a newer one was
+stored, in a later batch or in the same one, leaves the newer one in the index and is counted
+(``playscope_indexer_stale_revisions_total``).
 """
 
 from __future__ import annotations
@@ -309,7 +312,12 @@ class Indexer:
                 self.metrics.deadlettered.labels(family, "invalid_record").inc()
             batch.size += len(value or b"")
         else:
-            batch.actions[(action.index, action.doc_id)] = action
+            key = (action.index, action.doc_id)
+            held = batch.actions.get(key)
+            if held is not None and held.version is not None and held.version > (action.version or 0):
+                self.metrics.stale.labels(family).inc()  # an older revision after a newer one: keep the newer
+            else:
+                batch.actions[key] = action
             batch.size += len(action.source) + 100
         batch.add_offset(topic, partition, offset)
         self._read_to[(topic, partition)] = offset + 1
@@ -370,6 +378,8 @@ class Indexer:
             self._deadletters.send_all(deadletters)
         for family, count in outcome.stored.items():
             self.metrics.sent.labels(family).inc(count)
+        for family, count in outcome.stale.items():
+            self.metrics.stale.labels(family).inc(count)
         stored = sum(outcome.stored.values())
         return Stored(batch.offsets, stored, len(deadletters))
 

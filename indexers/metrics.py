@@ -26,6 +26,12 @@ class IndexerMetrics:
             ["family", "error_type"],
             registry=reg,
         )
+        self.stale = Counter(
+            "playscope_indexer_stale_revisions_total",
+            "Window records not stored because the index holds a newer revision (a replay re-sent them)",
+            ["family"],
+            registry=reg,
+        )
         self.errors = Counter(
             "playscope_indexer_errors_total",
             "Errors by type, including retried ones",

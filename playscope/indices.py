@@ -83,7 +83,8 @@ SESSION_PROPS: Final = {
     **_DIMS,
 }
 
-_WINDOW = {"window_start": DATE, "window_end": DATE, "group": KEYWORD}
+# `revision` (SPEC 7): 0 on a window's first emission, one higher on each corrected re-emission.
+_WINDOW = {"window_start": DATE, "window_end": DATE, "group": KEYWORD, "revision": LONG}
 
 QOE_PROPS: Final = {
     **_WINDOW,

@@ -103,3 +103,31 @@ def test_ndjson_line_pair() -> None:
     assert orjson.loads(meta) == {"index": {"_index": "playscope-playback-2023.11.14", "_id": 'a"b'}}
     assert orjson.loads(source)["event_id"] == 'a"b'
     assert tail == b""
+
+
+@pytest.mark.parametrize("topic", [topics.QOE_METRICS, topics.SERVICE_METRICS])
+def test_window_actions_carry_the_revision_as_an_external_version(topic: str) -> None:
+    enc_ = Encoder.for_settings(lambda n: n, ("qoe", "service"), "")
+    window = {"window_start": TS, "window_end": TS + 60_000, "group": "total"}
+    first = enc_.encode(topic, orjson.dumps(window))  # no revision: revision 0
+    revised = enc_.encode(topic, orjson.dumps({**window, "revision": 3}))
+    assert first.doc_id == revised.doc_id == window_doc_id(window)  # the revision is not in the id
+    assert orjson.loads(first.ndjson().split(b"\n")[0])["index"] == {
+        "_index": first.index, "_id": first.doc_id, "version": 0, "version_type": "external_gte"}
+    assert orjson.loads(revised.ndjson().split(b"\n")[0])["index"]["version"] == 3
+
+
+def test_other_families_are_not_versioned(encoder: Encoder) -> None:
+    action = encoder.encode(f"x.{topics.QOE_SESSIONS}", orjson.dumps({"session_id": "s", "start_ts": TS,
+                                                                       "revision": 2}))
+    assert action.version is None
+    assert "version" not in orjson.loads(action.ndjson().split(b"\n")[0])["index"]
+
+
+@pytest.mark.parametrize("revision", [-1, 1.5, "1", True, None, 2**53 + 1, [1]])
+def test_a_revision_that_is_not_a_small_non_negative_integer_is_rejected(encoder: Encoder,
+                                                                         revision: object) -> None:
+    window = {"window_start": TS, "window_end": TS + 60_000, "group": "cdn", "cdn": "c", "revision": revision}
+    with pytest.raises(Rejected) as info:
+        encoder.encode(f"x.{topics.QOE_METRICS}", orjson.dumps(window))
+    assert info.value.field == "revision"
