@@ -19,6 +19,11 @@ class AlertsConfig(Strict):
     # plus the allowed lateness plus 10 s). Off: absence is judged on stream time only.
     absent_wall_fallback: bool = True
     absent_grace_s: float | None = Field(default=None, ge=0)
+    # How far back (from the newest window of a group) a revised window is judged again: windows
+    # are remembered that long (and at least `for + 4` of them). Default: one window plus the
+    # allowed lateness plus 180 s, which covers the streams' idle_timeout_s of 120 s (the longest
+    # interval a revision can bring back); raise it with that.
+    revision_horizon_s: float | None = Field(default=None, ge=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=500, ge=1, le=100_000)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
@@ -32,6 +37,11 @@ class AlertsConfig(Strict):
         if self.absent_grace_s is not None:
             return int(self.absent_grace_s * 1000)
         return (settings.window_s + settings.allowed_lateness_s + 10) * 1000
+
+    def horizon_ms(self, settings: Settings) -> int:
+        if self.revision_horizon_s is not None:
+            return int(self.revision_horizon_s * 1000)
+        return (settings.window_s + settings.allowed_lateness_s + 180) * 1000
 
 
 def load_config(settings: Settings) -> AlertsConfig:

@@ -6,6 +6,12 @@ the same way when history is replayed. When a whole source goes silent no window
 its clock; :meth:`Evaluator.tick` then lets the clock run on by the wall time that has passed
 since the newest window arrived, minus a grace of one window plus the allowed lateness (the
 wall-clock fallback). Every key it changed is left in ``dirty`` for the caller to persist.
+
+A window can arrive again with corrected numbers and ``revision`` one higher (SPEC 7). It is
+judged again: a revision can start or clear a condition, and a change is reported only when the
+status changes, so a revision that leaves the condition as it was sends nothing. Each group
+remembers its windows for ``horizon_ms`` (how far back a revision can reach; at least
+``for + 4`` windows); a revision of a window older than that is ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.loader import RuleSet
-from alerts.rule_types import DEFAULT_SUMMARY, Rule
+from alerts.rule_types import DEFAULT_SUMMARY, Judging, Rule
 from alerts.state import CLOCK_PREFIX, FIRING, OK, GroupState, clock_key, state_key
 from playscope.timeparse import ms_to_rfc3339
 
@@ -42,6 +48,7 @@ class Evaluator:
         ruleset: RuleSet,
         *,
         grace_ms: int = 70_000,
+        horizon_ms: int = 250_000,
         wall_fallback: bool = True,
         dashboard_url: str = "",
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
@@ -51,6 +58,7 @@ class Evaluator:
         self.states: dict[str, GroupState] = {}
         self.clocks: dict[str, SourceClock] = {"qoe": SourceClock(), "service": SourceClock()}
         self.grace_ms = grace_ms
+        self.horizon_ms = horizon_ms
         self.wall_fallback = wall_fallback
         self.dashboard_url = dashboard_url
         self.wall_ms = wall_ms
@@ -91,7 +99,8 @@ class Evaluator:
     # -- evaluation -----------------------------------------------------------------------------
 
     def observe(self, source: str, record: dict[str, Any]) -> list[Change]:
-        """Judge one closed window record of ``source`` ("qoe" or "service")."""
+        """Judge one closed window record of ``source`` ("qoe" or "service"), a first emission
+        or a revision."""
         changes: list[Change] = []
         end = int(record["window_end"])
         clock = self.clocks[source]
@@ -99,6 +108,7 @@ class Evaluator:
             clock.stream_end_ms = end
             clock.advanced_wall_ms = self.wall_ms()
             self.dirty.add(clock_key(source))
+        judging = Judging(clock.stream_end_ms, self.horizon_ms)
         for rule in self.rules:
             if rule.source != source:
                 continue
@@ -111,7 +121,7 @@ class Evaluator:
             if state is None:
                 state = self.states[key] = GroupState(rule.name, group_key, group)
             before = state.to_dict()
-            new_status = rule.on_window(state, record)
+            new_status = rule.on_window(state, record, judging)
             if state.to_dict() != before:
                 self.dirty.add(key)
             if new_status is not None:

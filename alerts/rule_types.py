@@ -1,9 +1,10 @@
 """Rule types: small classes that say when a group breaches, mapped by name in RULE_TYPES.
 
 A rule is validated once, at load, by pydantic (unknown keys are errors). Each type answers
-two questions about one group's :class:`~alerts.state.GroupState`: what a new window means
-(:meth:`on_window`) and what the passing of stream time means (:meth:`on_clock`). Both return
-the new status when the alert changes state, else ``None``; the evaluator does the rest.
+two questions about one group's :class:`~alerts.state.GroupState`: what a window record means
+(:meth:`on_window`; a first emission or a revision of one, SPEC 7) and what the passing of
+stream time means (:meth:`on_clock`). Both return the new status when the alert changes state,
+else ``None``; the evaluator does the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import operator
 import string
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -112,7 +114,7 @@ class Rule(BaseModel):
 
     # -- evaluation (per type) ----------------------------------------------------------------
 
-    def on_window(self, state: GroupState, record: dict[str, Any]) -> str | None:
+    def on_window(self, state: GroupState, record: dict[str, Any], judging: Judging) -> str | None:
         raise NotImplementedError
 
     def on_clock(self, state: GroupState, stream_end_ms: int) -> str | None:
@@ -155,39 +157,63 @@ class ThresholdRule(Rule):
             return value, None
         return value, int(OPS[self.op](value, self.threshold))
 
-    def on_window(self, state: GroupState, record: dict[str, Any]) -> str | None:
+    def on_window(self, state: GroupState, record: dict[str, Any], judging: Judging) -> str | None:
+        """Record the window's verdict (a revision replaces the earlier one), then judge the
+        remembered windows again in window order: the status is what they say, so a late window
+        or a revision counts where it belongs, and ``for`` counts windows, not revisions."""
         start, end = int(record["window_start"]), int(record["window_end"])
-        if start in state.windows:
-            return None  # delivered twice: counts once
-        keep = self.for_windows + 4
-        if len(state.windows) >= keep and start < min(state.windows):
-            return None  # older than everything remembered: too late to change anything
+        revision = revision_of(record)
+        known = state.windows.get(start)
+        if known is not None and revision <= int(known[3]):
+            return None  # delivered twice, or an older revision: nothing new
+        if known is None and start < state.base_end:
+            return None  # no later than a window already forgotten: too late to change anything
         value, verdict = self.verdict(record)
-        state.windows[start] = [end, value, verdict]
+        state.windows[start] = [end, value, verdict, revision]
         state.width_ms = end - start
         state.last_end = max(state.last_end, end)
-        for old in sorted(state.windows)[:-keep]:
-            del state.windows[old]
-        newest = max(state.windows)
-        newest_end, newest_value, newest_verdict = state.windows[newest]
-        if state.status == OK and self._run_ending_at(state, newest) >= self.for_windows:
-            _set_context(state, newest_value, newest, newest_end)
-            return FIRING
-        if state.status == FIRING and newest_verdict == 0:
-            _set_context(state, newest_value, newest, newest_end)
-            return OK
-        return None
+        self._forget(state, judging.horizon_ms)
+        status, basis = self._replay(state)
+        if status == state.status:
+            return None  # the condition stands as it was: nothing new to say
+        _set_context(state, *(basis or (value, start, end)))
+        return status
 
-    @staticmethod
-    def _run_ending_at(state: GroupState, start: int) -> int:
-        """Consecutive breaching windows ending with the window that starts at ``start``."""
-        by_end = {entry[0]: s for s, entry in state.windows.items()}
-        run = 0
-        current: int | None = start
-        while current is not None and state.windows[current][2] == 1:
-            run += 1
-            current = by_end.get(current)
-        return run
+    def _step(self, status: str, run: int, prev_end: int, start: int, entry: list[Any]) -> tuple[str, int]:
+        """One window of the replay: (status, breaching run) after it."""
+        verdict = entry[2]
+        run = ((run if start == prev_end else 0) + 1) if verdict == 1 else 0
+        if status == OK and run >= self.for_windows:
+            return FIRING, run
+        if status == FIRING and verdict == 0:  # a skipped window (low volume) resolves nothing
+            return OK, run
+        return status, run
+
+    def _replay(self, state: GroupState) -> tuple[str, tuple[float | None, int, int] | None]:
+        """The status the remembered windows lead to from the base, and the window (value,
+        start, end) of the last change on the way (None when there was none)."""
+        status, run, prev_end = state.base_status, state.base_run, state.base_end
+        basis = None
+        for start in sorted(state.windows):
+            entry = state.windows[start]
+            new, run = self._step(status, run, prev_end, start, entry)
+            if new != status:
+                basis = (entry[1], start, int(entry[0]))
+            status, prev_end = new, int(entry[0])
+        return status, basis
+
+    def _forget(self, state: GroupState, horizon_ms: int) -> None:
+        """Keep the newest ``for + 4`` windows and every window within ``horizon_ms`` of the
+        newest (how far back a revision can reach); fold older ones into the base."""
+        ordered = sorted(state.windows)
+        newest = ordered[-1]
+        for start in ordered[: max(0, len(ordered) - (self.for_windows + 4))]:
+            if start >= newest - horizon_ms:
+                break
+            entry = state.windows.pop(start)
+            state.base_status, state.base_run = self._step(state.base_status, state.base_run,
+                                                           state.base_end, start, entry)  # fmt: skip
+            state.base_end = int(entry[0])
 
 
 class AbsentRule(Rule):
@@ -200,21 +226,28 @@ class AbsentRule(Rule):
     def describe(self) -> dict[str, Any]:
         return {"metric": "absent", "op": ">=", "threshold": float(self.for_windows)}
 
-    def on_window(self, state: GroupState, record: dict[str, Any]) -> str | None:
+    def on_window(self, state: GroupState, record: dict[str, Any], judging: Judging) -> str | None:
+        """A window newer than any seen for the group moves its last report on; an old, repeated
+        or revised window says nothing new (a revision is not a new window). A firing alert
+        resolves once the group's last report is fewer than ``for`` windows behind the stream."""
         start, end = int(record["window_start"]), int(record["window_end"])
         state.width_ms = end - start
         if end <= state.last_end:
-            return None  # an old or repeated window says nothing new
+            return None
         state.last_end = end
-        if state.status == FIRING:
+        if state.status == FIRING and self._missing(state, judging.stream_end_ms) < self.for_windows:
             _set_context(state, 0.0, start, end)
             return OK
         return None
 
+    @staticmethod
+    def _missing(state: GroupState, stream_end_ms: int) -> int:
+        return max(0, stream_end_ms - state.last_end) // state.width_ms
+
     def on_clock(self, state: GroupState, stream_end_ms: int) -> str | None:
         if state.status == FIRING or not state.width_ms or not state.last_end:
             return None
-        missing = (stream_end_ms - state.last_end) // state.width_ms
+        missing = self._missing(state, stream_end_ms)
         if missing >= self.for_windows:
             _set_context(state, float(missing), state.last_end, stream_end_ms)
             return FIRING
@@ -222,6 +255,21 @@ class AbsentRule(Rule):
 
 
 RULE_TYPES: dict[str, type[Rule]] = {"threshold": ThresholdRule, "absent": AbsentRule}
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What a rule needs besides the group's state: the source's stream clock (newest
+    window_end seen, this record included) and how far back revisions can reach."""
+
+    stream_end_ms: int
+    horizon_ms: int
+
+
+def revision_of(record: dict[str, Any]) -> int:
+    """A window record's revision (SPEC 7): 0 when absent (the service rejects invalid ones)."""
+    value = record.get("revision", 0)
+    return value if type(value) is int and value >= 0 else 0
 
 
 def _set_context(state: GroupState, value: float | None, start: int, end: int) -> None:

@@ -112,6 +112,9 @@ def parse_window(raw: bytes | None) -> dict[str, Any]:
         raise ValueError("window_end: must be after window_start")
     if not isinstance(record.get("group"), str):
         raise ValueError("group: must be a string")
+    revision = record.get("revision", 0)
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+        raise ValueError("revision: must be a non-negative integer (0 on a window's first emission)")
     return record
 
 
@@ -147,6 +150,7 @@ class AlertService:
 
     def _new_evaluator(self) -> Evaluator:
         return Evaluator(self.ruleset, grace_ms=self.cfg.grace_ms(self.settings),
+                         horizon_ms=self.cfg.horizon_ms(self.settings),
                          wall_fallback=self.cfg.absent_wall_fallback, dashboard_url=self.cfg.dashboard_url)  # fmt: skip
 
     def broker_up(self) -> bool:

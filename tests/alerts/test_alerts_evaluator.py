@@ -65,8 +65,10 @@ def test_windows_judged_in_window_order_not_arrival_order() -> None:
     # 0 and 2 breach, 1 arrives last and fills the gap: the run 1-2 fires on window 2
     assert statuses(ev, [qoe(0, ratio=0.0), qoe(2)]) == []
     assert statuses(ev, [qoe(1)]) == [("cdn-rebuffering", "firing", T0 + 2 * W)]
-    # a late clear window older than the newest does not resolve
-    assert statuses(ev, [qoe(4), qoe(3, ratio=0.0)]) == []
+    # a late clear window is judged where it belongs: 3 clears, and 4 alone is a run of 1
+    assert statuses(ev, [qoe(4)]) == []
+    assert statuses(ev, [qoe(3, ratio=0.0)]) == [("cdn-rebuffering", "resolved", T0 + 3 * W)]
+    assert statuses(ev, [qoe(5)]) == [("cdn-rebuffering", "firing", T0 + 5 * W)]  # the run 4-5
 
 
 def test_one_alert_per_group() -> None:
