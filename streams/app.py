@@ -40,7 +40,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
-from playscope.errors import ValidationError
 from playscope.events import validate_log_record, validate_playback_event
 from playscope.indices import window_doc_id
 from playscope.kafka import aiokafka_kwargs, wait_for_topic
@@ -50,6 +49,7 @@ from streams import telemetry as m
 from streams.bulk import BulkApp
 from streams.config import StreamsConfig
 from streams.health import KafkaProbe
+from streams.intake import Rejection, decode, failure
 from streams.merge import WindowMerger, chunk_partial
 from streams.qoe import IngestStats, QoePartition
 from streams.service import ServicePartition
@@ -134,6 +134,11 @@ class StreamsApp:
         )
         self.window_ms = settings.window_s * 1000
         self.lateness_ms = settings.allowed_lateness_s * 1000
+        self.bounds_ms = settings.clock_bounds_ms()
+        # A tick delivered later than this was held back (an outage, a lagging worker): dropped.
+        self.tick_max_delay_ms = int(max(cfg.tick_max_delay_s, 3 * cfg.tick_interval_s) * 1000)
+        # Emitted windows stay open to revisions while a session can still reach back into them.
+        self.revision_ms = int(cfg.idle_timeout_s * 1000) + self.lateness_ms + self.window_ms
         datadir = Path(settings.home) / "streams" / n.app_id
         datadir.parent.mkdir(parents=True, exist_ok=True)
         # Static membership: a worker restarted after a crash takes its partitions back at once.
@@ -238,7 +243,7 @@ class StreamsApp:
         proc = self.mergers.get(kind)
         if proc is None:
             proc = self.mergers[kind] = self._load(
-                self.merge_table, f"merge:{kind}".encode(), lambda: WindowMerger(kind, self.window_ms)
+                self.merge_table, f"merge:{kind}".encode(), lambda: WindowMerger(kind, self.window_ms, self.revision_ms)
             )
         return proc
 
@@ -252,10 +257,33 @@ class StreamsApp:
     def _send(self, topic: Any, key: bytes | None, value: dict[str, Any], partition: int | None = None) -> None:
         topic.send_soon(key=key, value=orjson.dumps(value), partition=partition)
 
-    def _deadletter(self, raw: bytes, exc: ValidationError | None, reason: str, topic: str) -> None:
-        field = exc.field if exc else ""
-        m.ERRORS.labels(error_type="invalid_record").inc()
-        self._send(self.t_deadletter, None, deadletter_record(raw, reason, "streams", field=field, topic=topic))
+    def _reject(self, rejection: Rejection, topic: str) -> None:
+        """A refused record: counted by kind and dead-lettered with its reason and bytes."""
+        m.ERRORS.labels(error_type=rejection.error_type).inc()
+        doc = deadletter_record(rejection.raw, rejection.reason, "streams", field=rejection.field, topic=topic)
+        if rejection.exception:
+            doc["exception"] = rejection.exception
+        self._send(self.t_deadletter, None, doc)
+
+    def _apply_ticks(self, proc: Any, recs: list[Any], now_ms: int) -> None:
+        """Move a quiet partition's clock by each tick, unless the tick was held back: a tick
+        delivered late covers time in which the worker could not reach the broker or was behind."""
+        for msg in recs:
+            try:
+                body = orjson.loads(msg.value)
+                advance = int(body["advance_ms"])
+                sent = int(body.get("sent_ms") or msg.timestamp or now_ms)
+            except Exception:  # an internal topic, but never let one record stop the worker
+                m.DISCARDED.labels(reason="bad_tick").inc()
+                continue
+            if now_ms - sent > self.tick_max_delay_ms:
+                m.DISCARDED.labels(reason="stale_tick").inc()
+                continue
+            proc.tick(advance)
+
+    def _received_ms(self, msg: Any, ts_scale: float, now_ms: int) -> int:
+        stamp = msg.timestamp
+        return int(stamp * ts_scale * 1000) if stamp else now_ms
 
     def _emit_partials(
         self,
@@ -283,18 +311,6 @@ class StreamsApp:
             )
 
     # -- agents ----------------------------------------------------------------------------
-    def _decode(self, raw: bytes | None, validate: Callable[[Any], dict[str, Any]], topic: str) -> Any:
-        if raw is None:
-            self._deadletter(b"", None, "empty record", topic)
-            return None
-        try:
-            return validate(orjson.loads(raw))
-        except orjson.JSONDecodeError as exc:
-            self._deadletter(raw, None, f"not valid JSON: {exc}", topic)
-        except ValidationError as exc:
-            self._deadletter(raw, exc, str(exc), topic)
-        return None
-
     def process_qoe_batch(self, events: list[Any]) -> None:
         """Faust stream events (only if a record ever takes Faust's per-record path)."""
         self.process_qoe_records(_runs([e.message for e in events]), ts_scale=1.0)
@@ -306,10 +322,12 @@ class StreamsApp:
         touched: dict[int, bool] = {}
         stats = IngestStats()
         now = time.time()
+        now_ms = int(now * 1000)
         oldest = now
         received = 0
-        decode = self._decode
+        bounds = self.bounds_ms
         ticks_topic = self.names.qoe_ticks
+        events_topic = self.names.events
         for tp, recs in parts:
             topic, p = tp.topic, tp.partition
             proc = self.qoe_partition(p)
@@ -318,8 +336,7 @@ class StreamsApp:
                 continue
             proc.offsets[topic] = recs[-1].offset
             if topic == ticks_topic:
-                for msg in recs:
-                    proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
+                self._apply_ticks(proc, recs, now_ms)
                 touched[p] = touched.get(p, False) or proc.clock is None
                 continue
             received += len(recs)
@@ -328,14 +345,21 @@ class StreamsApp:
                 oldest = min(oldest, min(stamps) * ts_scale)
             ingest = proc.ingest
             for msg in recs:
-                record = decode(msg.value, validate_playback_event, topic)
-                if record is not None:
-                    ingest(record, stats)
+                got = decode(msg.value, validate_playback_event, self._received_ms(msg, ts_scale, now_ms), bounds)
+                if isinstance(got, Rejection):
+                    self._reject(got, topic)
+                    continue
+                try:
+                    ingest(got, stats)
+                except Exception as exc:  # one record must not stop the worker
+                    self._reject(failure(msg.value, exc), topic)
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.qoe[p]
             before = proc.frontier
             out = proc.advance()
+            for event, error in out.rejected:
+                self._reject(failure(event, error), events_topic)
             for summary in out.summaries:
                 self._send(self.t_sessions, summary["session_id"].encode(), summary)
             self._emit_partials(
@@ -379,7 +403,8 @@ class StreamsApp:
         started = time.perf_counter()
         touched: dict[int, bool] = {}
         received = late = 0
-        decode = self._decode
+        now_ms = int(time.time() * 1000)
+        bounds = self.bounds_ms
         ticks_topic = self.names.service_ticks
         for tp, recs in parts:
             topic, p = tp.topic, tp.partition
@@ -389,15 +414,19 @@ class StreamsApp:
                 continue
             proc.offsets[topic] = recs[-1].offset
             if topic == ticks_topic:
-                for msg in recs:
-                    proc.tick(int(orjson.loads(msg.value)["advance_ms"]))
+                self._apply_ticks(proc, recs, now_ms)
                 touched[p] = touched.get(p, False) or proc.clock is None
                 continue
             received += len(recs)
             for msg in recs:
-                record = decode(msg.value, validate_log_record, topic)
-                if record is not None:
-                    late += proc.ingest(record)
+                got = decode(msg.value, validate_log_record, self._received_ms(msg, 0.001, now_ms), bounds)
+                if isinstance(got, Rejection):
+                    self._reject(got, topic)
+                    continue
+                try:
+                    late += proc.ingest(got)
+                except Exception as exc:  # one record must not stop the worker
+                    self._reject(failure(msg.value, exc), topic)
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.service[p]
@@ -475,7 +504,7 @@ class StreamsApp:
             if behind or quiet < self.cfg.tick_interval_s:
                 continue
             self.last_activity[key] = now
-            self._send(ticks, None, {"advance_ms": int(quiet * 1000)}, tp.partition)
+            self._send(ticks, None, {"advance_ms": int(quiet * 1000), "sent_ms": int(time.time() * 1000)}, tp.partition)
 
     def _restored_offset(self, topic: str, p: int) -> int | None:
         """The last input offset the restored state of partition ``p`` holds, once recovery is

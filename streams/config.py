@@ -15,6 +15,9 @@ class StreamsConfig(Strict):
     # After a broker outage, no ticks (and no clock credit) for this long: the producers' retried
     # backlog lands first instead of arriving behind clocks a tick has moved on (all of it late).
     reconnect_grace_s: float = Field(default=15.0, ge=0)
+    # A tick read later than this after it was sent is dropped (at least 3 tick intervals): it
+    # was held back by an outage or a lagging worker, and its time was not quiet, caught-up time.
+    tick_max_delay_s: float = Field(default=5.0, gt=0)
     # Batching: at most this many records per batch, waiting at most batch_wait_s for them.
     batch_size: int = Field(default=10_000, ge=1, le=100_000)
     batch_wait_s: float = Field(default=0.5, gt=0)

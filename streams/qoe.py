@@ -6,6 +6,13 @@ until the watermark (clock minus allowed lateness) passes them, so each session 
 in ``ts`` order (ties by arrival). On each advance: buffered events are applied, idle sessions
 close, and only then the windows that the advance closes are cut, so an idle close is counted
 in an open window.
+
+Only time that happened counts (SPEC 7): a session's time between two events is credited when
+the later event is known, to the windows it spans, closed ones included (a window closing while
+a session's next event waits in the reorder buffer gets that session's time up to its end). A closed window
+that receives time or a count is reported again (``Output.windows`` carries it once more; the
+merger gives it the next revision). Closed windows are kept for revisions while an open session
+can still reach them: no session stays open longer than ``idle_ms`` after its last event.
 """
 
 from __future__ import annotations
@@ -23,7 +30,10 @@ class Output:
     """What an advance produced: session summaries and closed window partials."""
 
     summaries: list[dict[str, Any]] = field(default_factory=list)
+    # (window_start, groups): windows that closed, and closed windows revised since reported
     windows: list[tuple[int, dict[str, dict[str, Any]]]] = field(default_factory=list)
+    # events whose application raised, with the exception: refused alone, the rest goes on
+    rejected: list[tuple[dict[str, Any], BaseException]] = field(default_factory=list)
 
 
 @dataclass
@@ -76,9 +86,9 @@ class QoePartition:
         seen.add(eid)
         self._dirty.add(sid)
         stats.accepted += 1
-        if self.frontier is not None and ts < self.frontier:
-            stats.late += 1
-            event = {**event, "_late": True}
+        late = self.frontier is not None and ts < self.frontier
+        stats.late += late
+        event["_late"] = late  # ours: a client's own "_late" field is overwritten
         self.seq += 1
         heapq.heappush(self.pending.setdefault(sid, []), (ts, self.seq, event))
         heapq.heappush(self._due, (ts, self.seq, sid))
@@ -98,11 +108,13 @@ class QoePartition:
         watermark = self.clock - self.lateness_ms
         if self.frontier is None:
             earliest = self._earliest_due(watermark)
-            self.frontier = window_start(min(watermark, earliest), self.window_ms)
+            self.frontier = self.windows.frontier = window_start(min(watermark, earliest), self.window_ms)
             self.origin = window_start(earliest, self.window_ms)
         self._release(watermark, out)
         self._close_idle(watermark, out)
         self._close_windows(watermark, out)
+        out.windows.extend(self.windows.pop_revised())
+        self.windows.expire(watermark - self.idle_ms)
         self._purge_tombstones(watermark)
         return out
 
@@ -115,7 +127,11 @@ class QoePartition:
             queue = self.pending.get(sid)
             while queue and queue[0][0] <= watermark:
                 ts, _, event = heapq.heappop(queue)
-                self._apply(sid, ts, event, out)
+                try:
+                    self._apply(sid, ts, event, out)
+                except Exception as exc:  # one event must not stop the partition
+                    event.pop("_late", None)
+                    out.rejected.append((event, exc))
             if queue is not None and not queue:
                 del self.pending[sid]
 
@@ -123,12 +139,20 @@ class QoePartition:
         if sid in self.tombstones:
             return
         session = self.sessions.get(sid)
+        if session is not None and ts - session.last_ts > self.idle_ms:
+            # The session idled out before this event (SPEC 6), whatever order the batch came in.
+            session.close_idle(self.idle_ms, self.windows)
+            self._finish(session, out)
+            return
         new = session is None
         if session is None:
             session = self.sessions[sid] = Session(sid)
-        # Beyond the allowed lateness, order can no longer be restored: apply it now.
-        frontier = self.frontier if self.frontier is not None else ts
-        floor = max(session.pos, session.last_ts, frontier) if session.start_ts else frontier
+        # Beyond the allowed lateness, order can no longer be restored: the event is applied at
+        # the session's position, and never before the oldest window still open to revisions.
+        horizon = self.windows.oldest_open_to_contributions()
+        if horizon is None:
+            horizon = ts
+        floor = max(session.pos, session.last_ts, horizon) if session.start_ts is not None else horizon
         effective = ts
         if ts < floor:
             effective = floor
@@ -167,13 +191,24 @@ class QoePartition:
         assert self.frontier is not None
         while self.frontier + self.window_ms <= watermark:
             end = self.frontier + self.window_ms
-            for session in self.sessions.values():
-                session.accrue_to(end, self.windows)
-            self._dirty.update(self.sessions)
+            self._accrue_known(end)
             if self.origin is None or self.frontier >= self.origin:
                 self.windows.windows.setdefault(self.frontier, {})  # reported even when empty
             out.windows.extend(self.windows.pop_closed(end))
-            self.frontier = end
+            self.frontier = self.windows.frontier = end
+
+    def _accrue_known(self, end: int) -> None:
+        """Credit a closing window with the time of sessions whose next event is already here.
+
+        Everything up to the watermark has been applied, so a session with a buffered event at
+        or after ``end`` stays in its current state until ``end``: an event before it would be
+        late. That time happened; crediting it now spares a revision. A session with no later
+        event buffered gets nothing (it may have gone silent)."""
+        for sid, queue in self.pending.items():
+            session = self.sessions.get(sid)
+            if session is not None and queue and queue[0][0] >= end:
+                session.accrue_to(end, self.windows)
+                self._dirty.add(sid)
 
     def _purge_tombstones(self, watermark: int) -> None:
         if len(self.tombstones) > 0:
@@ -232,6 +267,7 @@ class QoePartition:
             heapq.heapify(queue)
         self.tombstones = dict(raw["tombstones"])
         self.windows.load(raw["windows"])
+        self.windows.frontier = self.frontier
         self._due = [(p[0], p[1], sid) for sid, q in self.pending.items() for p in q]
         heapq.heapify(self._due)
         self._idle = [(s.last_ts + self.idle_ms, sid) for sid, s in self.sessions.items() if s.start_ts]

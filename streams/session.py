@@ -2,9 +2,11 @@
 
 A :class:`Session` applies one event at a time and reports what it contributes to windows
 through a :class:`Contributions` sink: spans of time in a state (``span``) and counts at an
-instant (``count``), each with the dimension values in force. Summary times accrue only between
-events (no time after the last one); window time may run ahead to a closing window's end
-(``accrue_to``), because a window cannot wait for a session's next event.
+instant (``count``), each with the dimension values in force. Summary times and window time
+accrue the same way: between consecutive events, once the later one is known, and never after
+the last one (SPEC 7: only time that happened counts), so a session's window sums always equal
+its summary's times. ``accrue_to`` may credit windows up to a window end before the next event is
+applied, when that event is already known to come later.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class Session:
         self.start_ts: int | None = None
         self.first_play_ts: int | None = None
         self.last_ts = 0
-        self.pos = 0  # window time accrued up to here (>= last_ts)
+        self.pos = 0  # window time accrued up to here (>= last_ts: up to a window end when the next event is known)
         self.played = False
         self.dims: dict[str, str] = {}
         self.bitrate: float | None = None
@@ -123,7 +125,7 @@ class Session:
         return (d.get("cdn", UNKNOWN), d.get("isp", UNKNOWN), d.get("device", UNKNOWN), d.get("country", UNKNOWN))
 
     def accrue_to(self, ts: int, sink: Contributions) -> None:
-        """Credit window time in the current state up to ``ts`` (no effect on the summary)."""
+        """Credit window time in the current state up to ``ts``, the next event's instant."""
         if ts > self.pos and self.state != ENDED:
             sink.span(self.pos, ts, self.state, self.wdims, self.bitrate)
             self.pos = ts

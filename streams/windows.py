@@ -2,16 +2,18 @@
 
 A window aggregate is a plain dict of counters plus sketches, keyed by ``(window_start, group
 key)``. Partial aggregates from several partitions merge by addition, so the merger can combine
-them exactly. ``GroupKey`` strings are ``group\\x1fvalue\\x1fvalue``.
+them exactly. A group key is a JSON array, ``["cdn", "oca-7"]``: whatever characters a
+dimension value holds, it cannot be confused with another key or fail to split back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from streams.sketch import Sketch
 
-SEP = "\x1f"
 QOE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("cdn",),
     ("isp",),
@@ -53,13 +55,21 @@ def window_start(ts: int, size_ms: int) -> int:
     return ts - ts % size_ms
 
 
+def encode_key(parts: tuple[str, ...] | list[str]) -> str:
+    return orjson.dumps(list(parts)).decode()
+
+
+def decode_key(key: str) -> tuple[str, ...]:
+    return tuple(orjson.loads(key))
+
+
 def group_keys(groups: tuple[tuple[str, ...], ...], dims: dict[str, str]) -> list[str]:
-    return [SEP.join(("+".join(g) or "total", *(dims[d] for d in g))) for g in groups]
+    return [encode_key(("+".join(g) or "total", *(dims[d] for d in g))) for g in groups]
 
 
 def group_fields(key: str) -> dict[str, str]:
     """The record fields of a group key: ``{"group": "cdn+country", "cdn": ..., "country": ...}``."""
-    name, *values = key.split(SEP)
+    name, *values = decode_key(key)
     dims = [] if name == "total" else name.split("+")
     return {"group": name, **dict(zip(dims, values, strict=True))}
 
@@ -118,18 +128,41 @@ QOE_DIMS = ("cdn", "isp", "device", "country")
 class QoeWindows(WindowSet):
     """Receives session contributions (see streams.session.Contributions) and splits time at
     window boundaries. While a window is open it keeps one cell per combination of the four
-    dimensions (one dict update per contribution); the six groups are built when it closes."""
+    dimensions (one dict update per contribution); the six groups are built when it closes.
+
+    Closed windows stay here, as cells, for as long as a contribution can still reach them
+    (:meth:`expire`): an interval whose later event comes after a window closed still counts in
+    it (SPEC 7, only time that happened), and the window is then reported again
+    (:meth:`pop_revised`). ``frontier`` is the partition's: every window ending at or before it
+    is closed."""
 
     def __init__(self, size_ms: int) -> None:
         super().__init__(size_ms, QOE_COUNTERS, ("startup_ms",))
         self.cells: dict[int, dict[tuple[str, ...], dict[str, Any]]] = self.windows  # type: ignore[assignment]
+        self.closed: dict[int, dict[tuple[str, ...], dict[str, Any]]] = {}
+        self.revised: set[int] = set()
+        self.frontier: int | None = None
+        self.beyond_horizon = 0  # contributions to windows no longer kept (none by construction)
+
+    def _new_cell(self) -> dict[str, Any]:
+        agg: dict[str, Any] = dict.fromkeys(self.counters, 0)
+        agg["startup_ms"] = Sketch()
+        return agg
 
     def cell(self, ws: int, dims: tuple[str, ...]) -> dict[str, Any]:
-        cells = self.windows.setdefault(ws, {})
+        frontier = self.frontier
+        if frontier is None or ws >= frontier:
+            cells = self.windows.setdefault(ws, {})
+        else:
+            found = self.closed.get(ws)
+            if found is None:
+                self.beyond_horizon += 1
+                return self._new_cell()  # counted, then dropped
+            cells = found  # type: ignore[assignment]
+            self.revised.add(ws)
         agg = cells.get(dims)  # type: ignore[call-overload]
         if agg is None:
-            agg = cells[dims] = dict.fromkeys(self.counters, 0)  # type: ignore[index]
-            agg["startup_ms"] = Sketch()
+            agg = cells[dims] = self._new_cell()  # type: ignore[index]
         return agg
 
     def span(self, start: int, end: int, state: str, dims: tuple[str, ...], bitrate: float | None) -> None:
@@ -156,28 +189,69 @@ class QoeWindows(WindowSet):
         else:
             agg[field] += value
 
+    def _rollup(self, cells: dict[tuple[str, ...], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        groups: dict[str, dict[str, Any]] = {encode_key(("total",)): self._new_cell()}
+        for dims, agg in cells.items():
+            for key in group_keys(QOE_GROUPS, dict(zip(QOE_DIMS, dims, strict=True))):
+                into = groups.get(key)
+                if into is None:
+                    into = groups[key] = self._new_cell()
+                merge_agg(into, agg)
+        return groups
+
     def pop_closed(self, watermark: int) -> list[tuple[int, dict[str, dict[str, Any]]]]:
-        """Closed windows, their cells rolled up into the SPEC 7 groups (total always present)."""
+        """Windows ending at or before ``watermark``, rolled up into the SPEC 7 groups (total
+        always present), oldest first. Their cells move to ``closed`` for later revisions."""
         out = []
-        for ws, cells in super().pop_closed(watermark):
-            groups: dict[str, dict[str, Any]] = {"total": {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}}
-            for dims, agg in cells.items():
-                for key in group_keys(QOE_GROUPS, dict(zip(QOE_DIMS, dims, strict=True))):
-                    into = groups.get(key)
-                    if into is None:
-                        into = groups[key] = {**dict.fromkeys(self.counters, 0), "startup_ms": Sketch()}
-                    merge_agg(into, agg)
-            out.append((ws, groups))
+        for ws in sorted(ws for ws in self.windows if ws + self.size_ms <= watermark):
+            cells = self.cells.pop(ws)
+            self.closed[ws] = cells
+            self.revised.discard(ws)
+            out.append((ws, self._rollup(cells)))
         return out
 
+    def pop_revised(self) -> list[tuple[int, dict[str, dict[str, Any]]]]:
+        """Closed windows that received contributions since they were last reported."""
+        out = [(ws, self._rollup(self.closed[ws])) for ws in sorted(self.revised) if ws in self.closed]
+        self.revised.clear()
+        return out
+
+    def expire(self, horizon: int) -> None:
+        """Forget closed windows ending at or before ``horizon``: nothing can reach them now."""
+        for ws in [ws for ws in self.closed if ws + self.size_ms <= horizon]:
+            del self.closed[ws]
+            self.revised.discard(ws)
+
+    def oldest_open_to_contributions(self) -> int | None:
+        """The start of the oldest window a contribution can still change."""
+        if self.closed:
+            return min(self.closed)
+        return self.frontier
+
+    @staticmethod
+    def _encode_cells(windows: dict[int, dict[tuple[str, ...], dict[str, Any]]]) -> dict[str, Any]:
+        return {str(ws): {encode_key(k): encode_agg(a) for k, a in cells.items()} for ws, cells in windows.items()}
+
+    @staticmethod
+    def _decode_cells(raw: dict[str, Any]) -> dict[int, dict[tuple[str, ...], dict[str, Any]]]:
+        return {int(ws): {decode_key(k): decode_agg(a) for k, a in cells.items()} for ws, cells in raw.items()}
+
     def to_dict(self) -> dict[str, Any]:
-        return {str(ws): {SEP.join(k): encode_agg(a) for k, a in cells.items()} for ws, cells in self.windows.items()}
+        return {
+            "open": self._encode_cells(self.cells),
+            "closed": self._encode_cells(self.closed),
+            "revised": sorted(self.revised),
+            "frontier": self.frontier,
+            "beyond_horizon": self.beyond_horizon,
+        }
 
     def load(self, raw: dict[str, Any]) -> None:
-        self.windows = {
-            int(ws): {tuple(k.split(SEP)): decode_agg(a) for k, a in cells.items()}  # type: ignore[misc]
-            for ws, cells in raw.items()
-        }
+        self.windows = self._decode_cells(raw["open"])  # type: ignore[assignment]
+        self.cells = self.windows  # type: ignore[assignment]
+        self.closed = self._decode_cells(raw["closed"])
+        self.revised = set(raw["revised"])
+        self.frontier = raw["frontier"]
+        self.beyond_horizon = raw["beyond_horizon"]
 
 
 class ServiceWindows(WindowSet):

@@ -13,7 +13,7 @@ from playscope import topics
 from playscope.config import Settings
 
 pytestmark = pytest.mark.timeout(240)
-IDLE_S = 3
+IDLE_S = 6  # longer than any gap between two events of a scenario (SPEC 6 idles out on a gap)
 LATENESS_S = 5
 
 
