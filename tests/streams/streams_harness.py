@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 def write_config(settings: Settings, directory: Path, window_s: int = 2, lateness_s: int = 1, **streams: Any) -> Path:
     tree = settings.model_dump(mode="json", exclude={"source_file"})
     tree.update(window_s=window_s, allowed_lateness_s=lateness_s, home=str(directory / "home"))
+    # Most scenarios are dated 2026-01-01: replayed history, a backfill, so the age bound is raised.
+    tree["max_ts_age_s"] = 10 * 365 * 86400
     tree["streams"] = {"tick_interval_s": 0.5, "batch_wait_s": 0.05, **streams}
     path = directory / "playscope.yaml"
     path.write_text(yaml.safe_dump(tree))
