@@ -25,11 +25,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collectors.delivery import BrokerUnavailable, DeliveryProducer, Message, Record, Run, encode, to_records
-from collectors.http import cmcd as cmcd_codec
 from collectors.http import otlp
 from collectors.http.auth import KeyedCORSMiddleware, KeyStore
 from collectors.http.body import BadBody, BadLine, Items, TooLarge, decompress, parse_items
-from collectors.http.cmcd_events import to_event
+from collectors.http.cmcd_ingest import CmcdIngest
+from collectors.http.cmcd_metrics import CmcdMetrics
 from collectors.http.config import CollectorConfig
 from collectors.http.metrics import CollectorMetrics
 from collectors.http.privacy import Pseudonymizer
@@ -76,6 +76,7 @@ class Collector:
         self.topic_deadletter = settings.topic(topics.DEADLETTER)
         self.producer: DeliveryProducer | None = None
         self.spool: Spool | None = None
+        self.cmcd = CmcdIngest(settings, config.cmcd, CmcdMetrics(self.metrics.registry))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -361,70 +362,7 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
 
 
 async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
-    received_ms = int(time.time() * 1000)
-    extra = {k: v for k, v in request.query_params.items() if k not in ("CMCD", "api_key")}
-    values: list[Any] = []
-    raws: list[bytes | None] = []
-    query = request.query_params.get("CMCD")
-    if query is not None:
-        values.append(_Cmcd(query))
-        raws.append(query.encode())
-    header_names = {name.lower() for name in cmcd_codec.CMCD_HEADERS}
-    headers = {k: v for k, v in request.headers.items() if k.lower() in header_names}
-    if headers:
-        values.append(_Cmcd(headers))
-        raws.append(orjson.dumps(headers))
-    if request.method == "POST":
-        body = await collector.read_body(request)
-        if body.strip():
-            parsed = _cmcd_body(body, _media_type(request))
-            values += parsed.values
-            raws += parsed.raws if parsed.raws is not None else [None] * len(parsed)
-    reports = Items(values, raws)
-    if not reports:
-        raise HttpError(400, "bad_body", "no CMCD data (CMCD= query, CMCD-* headers or a body)")
-    collector.check_count(len(reports))
-
-    def to_playback(item: Any) -> dict[str, Any]:
-        return to_event(_decode_report(item), received_ms, extra)
-
-    good, errors, dead = collector.split(reports, _identity, "session_id", "collector.cmcd", map_item=to_playback)
-    del reports
-    return await collector.publish("cmcd", collector.topic_events, good, errors, dead)
-
-
-class _Cmcd:
-    """A CMCD text payload (or header set) still to decode, so decoding errors become item errors."""
-
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: str | dict[str, str]) -> None:
-        self.payload = payload
-
-
-def _decode_report(item: Any) -> dict[str, Any]:
-    if isinstance(item, _Cmcd):
-        if isinstance(item.payload, dict):
-            return cmcd_codec.merge_headers(item.payload)
-        return cmcd_codec.decode(item.payload)
-    if isinstance(item, dict):  # the JSON form
-        return item
-    raise ValidationError("", "a CMCD JSON report must be an object")
-
-
-def _cmcd_body(body: bytes, media_type: str) -> Items:
-    stripped = body.lstrip()
-    if media_type != "application/cmcd" and stripped[:1] in (b"{", b"["):
-        try:
-            return parse_items(body)
-        except BadBody as exc:
-            raise HttpError(400, "bad_body", str(exc)) from None
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HttpError(400, "bad_body", "CMCD body is not UTF-8 text") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return Items([_Cmcd(line) for line in lines], [line.encode() for line in lines])
+    return await collector.cmcd.handle(collector, request)
 
 
 def _identity(value: Any) -> dict[str, Any]:

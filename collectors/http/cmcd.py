@@ -4,7 +4,9 @@ v1 and v2 share one wire syntax: ``key=value`` members separated by commas, wher
 ``true``, strings are quoted, tokens are bare (``ot=m``), and v2 carries inner lists with
 parameters (``br=(450;v 32;a)``). The decoder is deliberately lenient about what real players
 send (spaces after commas, trailing commas, empty members) and strict about everything else:
-anything it cannot read raises :class:`CmcdError` naming the key, never another exception.
+anything it cannot read raises :class:`CmcdError` naming the key, never another exception. A
+number too long for RFC 8941 decodes to :class:`OutOfRange`, so one absurd value costs only its
+own key, not the report.
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ CMCD_HEADERS = ("CMCD-Object", "CMCD-Request", "CMCD-Session", "CMCD-Status")
 MAX_CMCD_LEN = 16 * 1024
 
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
-_NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,12})?")
+_NUMBER = re.compile(r"-?(\d+)(\.\d+)?")
+MAX_INT_DIGITS = 15  # RFC 8941 integers
+MAX_FRACTION_DIGITS = 12
 _TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*")
 
 
 class CmcdError(ValidationError):
     """A CMCD payload that cannot be decoded; ``field`` is the CMCD key at fault."""
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """A number RFC 8941 cannot hold (a 20-digit ``ts``): the mapping ignores that key alone."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,10 @@ class _Parser:
             if not match:
                 raise CmcdError(key, "malformed number")
             self.pos = match.end()
-            return float(match.group()) if match.group(1) else int(match.group())
+            whole, fraction = match.group(1), match.group(2)
+            if len(whole) > MAX_INT_DIGITS or (fraction and len(fraction) - 1 > MAX_FRACTION_DIGITS):
+                return OutOfRange(match.group()[:24])
+            return float(match.group()) if fraction else int(match.group())
         match = _TOKEN.match(self.text, self.pos)
         if not match:
             raise CmcdError(key, f"unreadable value at position {self.pos}")

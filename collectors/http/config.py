@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from collectors.http.auth import ApplicationKey, TlsConfig
+from collectors.http.cmcd_config import CmcdConfig
 from collectors.http.privacy import PrivacyConfig
 from playscope.config import Strict
 
@@ -41,3 +42,5 @@ class CollectorConfig(Strict):
     # (collectors/http/auth.py). keys_file holds more of them and is reloaded on change or SIGHUP.
     applications: list[ApplicationKey] = Field(default_factory=list, repr=False)
     keys_file: Path | None = None
+    # CMCD: dimensions from the request and the media host, v1 session memory (collectors/README.md).
+    cmcd: CmcdConfig = CmcdConfig()

@@ -60,6 +60,11 @@ def test_the_highest_revision_stays_whatever_the_order(target: tuple[Settings, A
                  and committed_equals_end(settings, topics.SERVICE_METRICS), what="windows committed")
     assert count(client, f"{settings.index_prefix}{FAMILIES['qoe'].pattern}") == 2
     assert count(client, f"{settings.index_prefix}{FAMILIES['service'].pattern}") == 1
+    # what a dashboard panel asks (a sum over the group's windows) sees each window once
+    summed = client.search(index=f"{settings.index_prefix}{FAMILIES['qoe'].pattern}",
+                           body={"size": 0, "query": {"term": {"group": "cdn"}},
+                                 "aggs": {"a": {"sum": {"field": "attempts"}}}})
+    assert summed["aggregations"]["a"]["value"] == 101 + 102
     assert stored(client, settings, "qoe", qoe(0, 1)) == (1, 1, 101)
     assert stored(client, settings, "qoe", qoe(1, 2)) == (2, 2, 102)
     assert stored(client, settings, "service", service(1)) == (1, 1, 11)
