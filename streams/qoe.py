@@ -34,6 +34,7 @@ class Output:
     windows: list[tuple[int, dict[str, dict[str, Any]]]] = field(default_factory=list)
     # events whose application raised, with the exception: refused alone, the rest goes on
     rejected: list[tuple[dict[str, Any], BaseException]] = field(default_factory=list)
+    after_close: int = 0
 
 
 @dataclass
@@ -42,14 +43,21 @@ class IngestStats:
     duplicates: int = 0
     late: int = 0
     after_close: int = 0
+    # events too far behind their session to be checked for duplicates: refused, with the reason
+    refused: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
 class QoePartition:
-    def __init__(self, window_ms: int, lateness_ms: int, idle_ms: int, tombstone_ms: int) -> None:
+    def __init__(
+        self, window_ms: int, lateness_ms: int, idle_ms: int, tombstone_ms: int, dedup_ms: int = 600_000
+    ) -> None:
         self.window_ms = window_ms
         self.lateness_ms = lateness_ms
         self.idle_ms = idle_ms
         self.tombstone_ms = tombstone_ms
+        # Event ids are remembered for this long behind their session's newest event; an event
+        # older than that cannot be checked for duplicates and is refused rather than guessed.
+        self.dedup_ms = max(dedup_ms, lateness_ms)
         self.clock: int | None = None
         self.frontier: int | None = None  # every window ending at or before this is closed
         # Window of the earliest event buffered when the frontier was set: empty windows before
@@ -58,14 +66,13 @@ class QoePartition:
         self.offsets: dict[str, int] = {}
         self.seq = 0
         self.sessions: dict[str, Session] = {}
-        self.ids: dict[str, set[str]] = {}
+        self.ids: dict[str, dict[str, int]] = {}  # session -> event id -> ts
         self.pending: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         self.tombstones: dict[str, int] = {}
         self.windows = QoeWindows(window_ms)
         self._due: list[tuple[int, int, str]] = []  # (ts, seq, sid) of buffered events
         self._idle: list[tuple[int, str]] = []  # (deadline, sid)
-        # Encoded state of each session, redone only for sessions touched since the last snapshot.
-        self._encoded: dict[str, dict[str, Any]] = {}
+        # Sessions touched since the last snapshot: only their state entries are written again.
         self._dirty: set[str] = set()
 
     # -- input -----------------------------------------------------------------------------
@@ -79,11 +86,17 @@ class QoePartition:
         eid = event["event_id"]
         seen = self.ids.get(sid)
         if seen is None:
-            seen = self.ids[sid] = set()
+            seen = self.ids[sid] = {}
         elif eid in seen:
             stats.duplicates += 1
             return
-        seen.add(eid)
+        else:
+            session = self.sessions.get(sid)
+            if session is not None and ts < session.last_ts - self.dedup_ms:
+                stats.refused.append((event, f"{(session.last_ts - ts) // 1000} s behind its session's newest "
+                                             f"event, beyond the duplicate check ({self.dedup_ms // 1000} s)"))
+                return
+        seen[eid] = ts
         self._dirty.add(sid)
         stats.accepted += 1
         late = self.frontier is not None and ts < self.frontier
@@ -137,6 +150,7 @@ class QoePartition:
 
     def _apply(self, sid: str, ts: int, event: dict[str, Any], out: Output) -> None:
         if sid in self.tombstones:
+            out.after_close += 1  # buffered behind the event that closed the session
             return
         session = self.sessions.get(sid)
         if session is not None and ts - session.last_ts > self.idle_ms:
@@ -203,10 +217,11 @@ class QoePartition:
         Everything up to the watermark has been applied, so a session with a buffered event at
         or after ``end`` stays in its current state until ``end``: an event before it would be
         late. That time happened; crediting it now spares a revision. A session with no later
-        event buffered gets nothing (it may have gone silent)."""
+        event buffered gets nothing (it may have gone silent), nor one whose next event comes
+        after its idle timeout (it closes before that event)."""
         for sid, queue in self.pending.items():
             session = self.sessions.get(sid)
-            if session is not None and queue and queue[0][0] >= end:
+            if session is not None and queue and queue[0][0] >= end and queue[0][0] - session.last_ts <= self.idle_ms:
                 session.accrue_to(end, self.windows)
                 self._dirty.add(sid)
 
@@ -216,56 +231,79 @@ class QoePartition:
             stale = [sid for sid, end in self.tombstones.items() if end < horizon]
             for sid in stale:
                 del self.tombstones[sid]
+            self._dirty.update(stale)
 
     # -- state -----------------------------------------------------------------------------
-    def _encode_session(self, sid: str) -> dict[str, Any] | None:
+    # The state is one small meta value per partition (clock, offsets, windows) and one entry per
+    # session (its state, event ids, buffered events, or its tombstone), so a batch writes only
+    # what it changed: the meta and the entries of the sessions it touched.
+    def encode_session(self, sid: str) -> dict[str, Any] | None:
+        """The state entry of one session, or None when there is nothing left to keep."""
+        end = self.tombstones.get(sid)
+        if end is not None:
+            return {"tombstone": end}
         session = self.sessions.get(sid)
         queue = self.pending.get(sid)
         if session is None and not queue:
             return None
+        ids = self.ids.get(sid)
+        if ids and session is not None and session.start_ts is not None:
+            horizon = session.last_ts - self.dedup_ms
+            if len(ids) > 16 and min(ids.values()) < horizon:
+                self.ids[sid] = ids = {e: t for e, t in ids.items() if t >= horizon}
         return {
             "session": None if session is None else session.to_dict(),
-            "ids": list(self.ids.get(sid, ())),
+            "ids": ids or {},
             "pending": [list(p) for p in queue or ()],
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        for sid in self._dirty:
-            encoded = self._encode_session(sid)
-            if encoded is None:
-                self._encoded.pop(sid, None)
-            else:
-                self._encoded[sid] = encoded
+    def session_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """Entries of the sessions touched since the last call (None: delete the entry)."""
+        changes = [(sid, self.encode_session(sid)) for sid in self._dirty]
         self._dirty.clear()
+        return changes
+
+    def meta_dict(self) -> dict[str, Any]:
         return {
             "clock": self.clock,
             "frontier": self.frontier,
             "origin": self.origin,
             "offsets": self.offsets,
             "seq": self.seq,
-            "sessions": self._encoded,
-            "tombstones": self.tombstones,
             "windows": self.windows.to_dict(),
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state in one value (tests, tools); the worker writes meta and entries apart."""
+        self._dirty.clear()
+        sids = set(self.sessions) | set(self.pending) | set(self.tombstones)
+        entries = {sid: self.encode_session(sid) for sid in sorted(sids)}
+        return {**self.meta_dict(), "sessions": {sid: e for sid, e in entries.items() if e is not None}}
+
     def load(self, raw: dict[str, Any]) -> None:
+        """Restore from :meth:`to_dict`'s shape: the meta plus ``sessions``, sid -> entry."""
         self.clock = raw["clock"]
         self.frontier = raw["frontier"]
         self.origin = raw.get("origin")
         self.offsets = dict(raw["offsets"])
         self.seq = raw["seq"]
-        self._encoded = dict(raw["sessions"])
+        entries: dict[str, dict[str, Any]] = raw.get("sessions") or {}
         self._dirty = set()
-        self.sessions = {
-            sid: Session.from_dict(e["session"]) for sid, e in self._encoded.items() if e["session"] is not None
-        }
-        self.ids = {sid: set(e["ids"]) for sid, e in self._encoded.items() if e["ids"]}
-        self.pending = {
-            sid: [(p[0], p[1], p[2]) for p in e["pending"]] for sid, e in self._encoded.items() if e["pending"]
-        }
-        for queue in self.pending.values():
-            heapq.heapify(queue)
-        self.tombstones = dict(raw["tombstones"])
+        self.tombstones = dict(raw.get("tombstones") or {})  # state written before entries held them
+        self.sessions, self.ids, self.pending = {}, {}, {}
+        for sid, entry in entries.items():
+            if "tombstone" in entry:
+                self.tombstones[sid] = entry["tombstone"]
+                continue
+            if entry.get("session") is not None:
+                self.sessions[sid] = Session.from_dict(entry["session"])
+            ids = entry.get("ids")
+            if ids:
+                self.ids[sid] = dict(ids) if isinstance(ids, dict) else dict.fromkeys(ids, 0)
+            if entry.get("pending"):
+                queue = [(p[0], p[1], p[2]) for p in entry["pending"]]
+                heapq.heapify(queue)
+                self.pending[sid] = queue
         self.windows.load(raw["windows"])
         self.windows.frontier = self.frontier
         self._due = [(p[0], p[1], sid) for sid, q in self.pending.items() for p in q]
