@@ -52,16 +52,46 @@ class BrokerUnavailable(Exception):
     """Kafka did not acknowledge in time, or is known to be unreachable."""
 
 
+# Errors that no retry can cure: the record (or the client's rights) is wrong, not the cluster.
+# Records that fail with one of these are refused (dead-lettered, quarantined), never spooled
+# or retried: retrying them would stall everything queued behind them.
+PERMANENT_ERRORS: frozenset[int] = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TOPIC_EXCEPTION, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_MSG_SIZE,
+    KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT, KafkaError._INVALID_ARG,
+})
+QUEUE_FULL_REASON = "local producer queue full"
+
+
+def is_permanent(err: KafkaError) -> bool:
+    return err.code() in PERMANENT_ERRORS
+
+
 @dataclass
 class BatchResult:
     size: int
     failed: list[str] = field(default_factory=list)  # one error per record that failed
     # the records that failed, as far as known (a replay re-sends only these)
     failed_records: list[Record] = field(default_factory=list)
+    # parallel to ``failed``: True when that record can never be delivered (PERMANENT_ERRORS)
+    permanent: list[bool] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def refused(self) -> list[tuple[Record, str]]:
+        """The records Kafka refused for good, with the reason."""
+        return [(record, reason) for record, reason, permanent
+                in zip(self.failed_records, self.failed, self.permanent, strict=False) if permanent]
+
+    @property
+    def transient(self) -> list[Record]:
+        """The records that failed for a reason a retry may cure (an outage, a timeout)."""
+        return [record for record, permanent in zip(self.failed_records, self.permanent, strict=False)
+                if not permanent]
 
 
 class _Batch:
@@ -72,28 +102,30 @@ class _Batch:
     threads at once (the event loop and the spool's replay thread) still finish the batch once.
     """
 
-    __slots__ = ("_seen", "failed", "failed_records", "on_done", "size")
+    __slots__ = ("_seen", "failed", "failed_records", "on_done", "permanent", "size")
 
     def __init__(self, size: int, on_done: Callable[[BatchResult], None]) -> None:
         self.size = size
         self.failed: list[str] = []
         self.failed_records: list[Record] = []
+        self.permanent: list[bool] = []
         self.on_done = on_done
         self._seen = itertools.count(1)
 
     def report(self, err: KafkaError | None, msg: Any = None) -> None:
         if err is not None:
             self.failed.append(err.str())
-            if msg is not None:
-                self.failed_records.append((msg.topic(), msg.key(), msg.value()))
+            self.permanent.append(is_permanent(err))
+            self.failed_records.append((msg.topic(), msg.key(), msg.value()) if msg is not None else ("", None, b""))
         if next(self._seen) == self.size:
-            self.on_done(BatchResult(self.size, self.failed, self.failed_records))
+            self.on_done(BatchResult(self.size, self.failed, self.failed_records, self.permanent))
 
-    def fail(self, reason: str, record: Record) -> None:
+    def fail(self, reason: str, record: Record, permanent: bool = False) -> None:
         self.failed.append(reason)
         self.failed_records.append(record)
+        self.permanent.append(permanent)
         if next(self._seen) == self.size:
-            self.on_done(BatchResult(self.size, self.failed, self.failed_records))
+            self.on_done(BatchResult(self.size, self.failed, self.failed_records, self.permanent))
 
 
 class _ConfirmedWatch(BrokerWatch):
@@ -160,65 +192,95 @@ class DeliveryProducer:
         return self.watch.up
 
     def send(self, records: Sequence[Record], on_done: Callable[[BatchResult], None]) -> None:
-        """Produce ``records``; ``on_done`` runs once when all are acknowledged or failed."""
+        """Produce ``records``; ``on_done`` runs once when all are acknowledged or failed.
+        A full local queue is waited out in the calling thread (not for the event loop)."""
         self.send_runs(to_runs(records), on_done)
 
-    def send_runs(self, runs: Sequence[Run], on_done: Callable[[BatchResult], None]) -> None:
+    def send_runs(self, runs: Sequence[Run], on_done: Callable[[BatchResult], None],
+                  deadline: float | None = None) -> None:
         """``send`` for records already grouped by topic in ``produce_batch`` form (the dicts
-        are consumed: librdkafka marks failed ones in place)."""
+        are consumed: librdkafka marks failed ones in place). A full local queue is waited out
+        (serving reports) until ``deadline`` (``time.monotonic()``; none: for as long as it
+        takes); what is still unqueued then fails as transient. For threads, not the loop."""
+        batch = self._batch(runs, on_done)
+        if batch is None:
+            return
+        for topic, messages in runs:
+            while messages:
+                messages = self._produce_run(topic, messages, batch)
+                if messages:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self._give_up(topic, messages, batch)
+                        break
+                    self._producer.poll(0.005)  # local queue full: serve reports, let it drain
+
+    def _batch(self, runs: Sequence[Run], on_done: Callable[[BatchResult], None]) -> _Batch | None:
         size = sum(len(messages) for _topic, messages in runs)
         if not size:
             on_done(BatchResult(0))
-            return
-        batch = _Batch(size, on_done)
-        for topic, messages in runs:
-            if messages:
-                self._produce_run(topic, messages, batch)
+            return None
+        return _Batch(size, on_done)
 
-    def _produce_run(self, topic: str, messages: list[dict[str, Any]], batch: _Batch) -> None:
-        """Queue ``messages`` for ``topic``: a local queue-full is waited out, any other local
-        error fails that record (librdkafka reports only the records it accepted)."""
-        report = batch.report
-        while messages:
-            try:
-                queued = self._producer.produce_batch(topic, messages, on_delivery=report)
-            except KafkaException as exc:
-                for message in messages:
-                    batch.fail(exc.args[0].str(), (topic, message["key"], message["value"]))
-                return
-            if queued == len(messages):
-                return
-            retry: list[dict[str, Any]] = []
+    def _produce_run(self, topic: str, messages: list[dict[str, Any]], batch: _Batch) -> list[dict[str, Any]]:
+        """Queue ``messages`` for ``topic``; returns those refused for a full local queue (to be
+        tried again). Any other local error fails its record (permanent when no retry can cure
+        it; librdkafka reports only the records it accepted)."""
+        try:
+            queued = self._producer.produce_batch(topic, messages, on_delivery=batch.report)
+        except KafkaException as exc:
+            err = exc.args[0]
             for message in messages:
-                err = message.pop("_error", None)
-                if err is None:
-                    continue
-                if err.code() == KafkaError._QUEUE_FULL:
-                    retry.append(message)
-                else:
-                    batch.fail(err.str(), (topic, message["key"], message["value"]))
-            messages = retry
-            if messages:
-                self._producer.poll(0.005)  # local queue full: serve reports, let it drain
+                batch.fail(err.str(), (topic, message["key"], message["value"]), is_permanent(err))
+            return []
+        if queued == len(messages):
+            return []
+        retry: list[dict[str, Any]] = []
+        for message in messages:
+            err = message.pop("_error", None)
+            if err is None:
+                continue
+            if err.code() == KafkaError._QUEUE_FULL:
+                retry.append(message)
+            else:
+                batch.fail(err.str(), (topic, message["key"], message["value"]), is_permanent(err))
+        return retry
+
+    @staticmethod
+    def _give_up(topic: str, messages: list[dict[str, Any]], batch: _Batch) -> None:
+        for message in messages:
+            batch.fail(QUEUE_FULL_REASON, (topic, message["key"], message["value"]))
 
     async def deliver(self, records: Sequence[Record], timeout_s: float) -> BatchResult:
         """``send`` for asyncio callers: wait (without blocking the loop) for the batch."""
         return await self.deliver_runs(to_runs(records), timeout_s)
 
     async def deliver_runs(self, runs: Sequence[Run], timeout_s: float) -> BatchResult:
-        """``send_runs`` for asyncio callers."""
+        """``send_runs`` for asyncio callers. A full local queue is waited out asynchronously
+        (the loop keeps serving other requests, /healthz and /metrics) within ``timeout_s``;
+        records still unqueued at the deadline fail as transient (``QUEUE_FULL_REASON``)."""
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout_s
         future: asyncio.Future[BatchResult] = loop.create_future()
 
         def done(result: BatchResult) -> None:
             loop.call_soon_threadsafe(_resolve, future, result)
 
-        self.send_runs(runs, done)
+        batch = self._batch(runs, done)
+        if batch is not None:
+            for topic, messages in runs:
+                while messages:
+                    messages = self._produce_run(topic, messages, batch)
+                    if messages:
+                        if time.monotonic() >= deadline:
+                            self._give_up(topic, messages, batch)
+                            break
+                        self._producer.poll(0)
+                        await asyncio.sleep(0.005)
         self._producer.poll(0)
         if self._wake is not None:
             self._wake.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            return await asyncio.wait_for(asyncio.shield(future), max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             raise BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s") from None
 
@@ -231,8 +293,8 @@ class DeliveryProducer:
             holder.append(result)
             event.set()
 
-        self.send(records, done)
         deadline = time.monotonic() + timeout_s
+        self.send_runs(to_runs(records), done, deadline)
         while not event.is_set() and time.monotonic() < deadline:
             self._producer.poll(0.05)  # polling from several threads is safe in librdkafka
         if not event.is_set():

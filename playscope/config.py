@@ -3,7 +3,8 @@
 A deployment is described by one file (``playscope.yaml`` in the working directory, or
 ``--config``). Every key has a default in code, so an empty file (or none) gives a working
 local setup. The environment variables of SPEC 1 override the file; any other key can be
-overridden as ``PLAYSCOPE__SECTION__KEY=value`` (value parsed as YAML).
+overridden as ``PLAYSCOPE__SECTION__KEY=value`` (value parsed as YAML, except for secret keys such
+as ``..._PASSWORD``, whose value is always taken as the literal string: ``123456`` stays text).
 
 Components own their sections: each defines a pydantic model and reads it with
 :meth:`Settings.section`, so ``collectors/`` never needs to know the shape of ``alerts:``.
@@ -20,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from playscope.errors import ConfigError
-from playscope.secrets import resolve_secrets
+from playscope.secrets import is_secret_key, resolve_secrets
 
 DEFAULT_CONFIG_FILE = "playscope.yaml"
 
@@ -67,6 +68,23 @@ class KafkaConfig(Strict):
     security: KafkaSecurity = KafkaSecurity()
 
 
+DEFAULT_IP_FIELDS = ("client_ip", "ip", "ip_address", "remote_addr", "remote_ip", "x_forwarded_for", "x_real_ip",
+                     "client.address", "net.peer.ip", "net.sock.peer.addr", "network.peer.address",
+                     "source.address", "http.client_ip")
+
+
+class PrivacyConfig(Strict):
+    """``privacy:`` (top level; ``collector.privacy`` is its older alias): the key of the hash
+    that replaces viewer identifiers in the collector, the agent and the SDK (from the
+    environment or a file: ``secret: ${PLAYSCOPE_PRIVACY_SECRET}`` or ``secret_file: PATH``).
+    ``ip_fields`` are matched at any depth and in any spelling (``client_ip``, ``clientIp``,
+    ``client.ip``); see playscope/privacy.py."""
+
+    secret: str | None = Field(default=None, repr=False, min_length=16)
+    hash_fields: list[str] = ["profile_id"]
+    ip_fields: list[str] = list(DEFAULT_IP_FIELDS)
+
+
 class SearchConfig(Strict):
     url: str
     username: str | None = None
@@ -94,6 +112,8 @@ class Settings(BaseModel):
     # SPEC 4 clock bounds against the moment a record reached playscope; raise them for backfills.
     max_ts_ahead_s: int = Field(default=300, ge=0)
     max_ts_age_s: int = Field(default=7 * 86400, ge=0)
+    # Pseudonymisation of profile_id and client IPs, for every way in (playscope/privacy.py).
+    privacy: PrivacyConfig = PrivacyConfig()
     # Prefixes let several deployments (or tests) share one broker and one cluster.
     topic_prefix: str = ""
     index_prefix: str = ""
@@ -195,7 +215,11 @@ def apply_env(tree: dict[str, Any], environ: dict[str, str] | os._Environ[str]) 
     for var, raw in environ.items():
         if var.startswith("PLAYSCOPE__") and len(var) > len("PLAYSCOPE__"):
             dotted = ".".join(p.lower() for p in var[len("PLAYSCOPE__"):].split("__"))
-            _set_dotted(tree, dotted, _env_value(raw))
+            last = dotted.rsplit(".", 1)[-1]
+            # a secret is text whatever it looks like: YAML would turn 123456 into a number,
+            # 0123 into 83 and yes into true
+            secret = is_secret_key(last) or (last.endswith("_file") and is_secret_key(last[: -len("_file")]))
+            _set_dotted(tree, dotted, raw if secret else _env_value(raw))
     return tree
 
 

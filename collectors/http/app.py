@@ -3,7 +3,11 @@
 Every accepting answer (202) is sent only after Kafka acknowledged the accepted items *and* the
 dead-letter records of the rejected ones (or, with a spool configured, after they were written
 to disk). Anything else gets a defined error: 400 unreadable body, 401 unknown key, 413 too
-large, 429 too fast, 503 broker unavailable (with Retry-After).
+large, 429 too fast, 503 broker unavailable or overloaded (with Retry-After).
+
+No item can stop a request or the process: whatever a validator or a mapping raises becomes that
+item's rejection (dead-lettered with the reason), and records Kafka can never take (too large,
+not authorised) are refused per item, never spooled or retried.
 """
 
 from __future__ import annotations
@@ -24,17 +28,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collectors.delivery import BrokerUnavailable, DeliveryProducer, Message, Record, Run, encode, to_records
+from collectors.delivery import (
+    BatchResult,
+    BrokerUnavailable,
+    DeliveryProducer,
+    Message,
+    Record,
+    Run,
+    encode,
+    to_records,
+)
 from collectors.http import otlp
 from collectors.http.auth import KeyedCORSMiddleware, KeyStore
 from collectors.http.body import BadBody, BadLine, Items, TooLarge, decompress, parse_items
+from collectors.http.clock import CLIENT_TIME_HEADER, CLIENT_TIME_PARAM, BadClientTime, Clock, client_offset
 from collectors.http.cmcd_ingest import CmcdIngest
 from collectors.http.cmcd_metrics import CmcdMetrics
 from collectors.http.config import CollectorConfig
-from collectors.http.metrics import CollectorMetrics
-from collectors.http.privacy import Pseudonymizer
+from collectors.http.metrics import REASON_CLASSES, CollectorMetrics
 from collectors.http.ratelimit import RateLimiter
-from collectors.http.spool import Spool
+from collectors.http.spool import Spool, SpoolWriteError
 from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
@@ -42,10 +55,14 @@ from playscope.errors import ValidationError
 from playscope.events import validate_log_record, validate_playback_event
 from playscope.kafka import producer_config
 from playscope.logs import log_event
+from playscope.privacy import Pseudonymizer, resolve_privacy
 
 log = logging.getLogger("playscope.collector")
 
 Validator = Callable[[Any], dict[str, Any]]
+# The original bytes kept in a dead letter: an item too large for Kafka is cut to this much
+# (``original_truncated``, ``original_size``), so its dead letter always fits.
+DEADLETTER_ORIGINAL_MAX = 64 * 1024
 
 
 class HttpError(Exception):
@@ -70,7 +87,11 @@ class Collector:
         self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
         self.keys = KeyStore(config.applications, config.api_keys, config.keys_file, config.allowed_origins,
                              config.rate_limit_per_s, config.rate_burst)
-        self.privacy = Pseudonymizer(config.privacy)  # identifiers hashed before anything is produced
+        privacy = resolve_privacy(settings, config.privacy, alias_set="privacy" in config.model_fields_set)
+        self.privacy = Pseudonymizer(privacy)  # identifiers hashed before anything is produced
+        self.clock_bounds = settings.clock_bounds_ms()
+        self.active = 0  # ingest requests being served (max_concurrent_requests)
+        self._item_failures = _Throttle(30.0)
         self.topic_events = settings.topic(topics.PLAYBACK_EVENTS)
         self.topic_logs = settings.topic(topics.SERVICE_LOGS)
         self.topic_deadletter = settings.topic(topics.DEADLETTER)
@@ -86,12 +107,12 @@ class Collector:
         self._broker_changed(self.producer.broker_up)
         if self.config.spool_dir is not None:
             self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes, self.producer,
-                               on_replayed=self.metrics.replayed.inc)
+                               on_replayed=self.metrics.replayed.inc, on_quarantined=self.metrics.quarantined.inc)
             self.spool.start()
         log_event(log, "collector.started", bootstrap=self.settings.kafka.bootstrap)
         if not self.privacy.enabled:
             log_event(log, "collector.privacy_disabled", level=logging.WARNING,
-                      detail="collector.privacy.secret is not set: profile_id is stored as sent, IP fields dropped")
+                      detail="privacy.secret is not set: profile_id is stored as sent, IP fields dropped")
 
     def _broker_changed(self, up: bool) -> None:
         """Written at each change, so every worker's value is current in the summed metrics."""
@@ -107,8 +128,11 @@ class Collector:
 
     # -- the request pipeline -------------------------------------------------------------
     def admit(self, request: Request) -> None:
-        """API key and rate limit, before reading the body."""
-        who = ""
+        """API key and rate limit, before reading the body. Limits are per client address:
+        with API keys, per application and address (one browser holding a public key cannot
+        use up its application's budget), plus the application's total when it sets one."""
+        client = request.client.host if request.client else "unknown"
+        who = client
         limiter = self.limiter
         if self.keys.enabled:
             key = _api_key(request)
@@ -120,12 +144,28 @@ class Collector:
             origin = request.headers.get("origin")
             if origin and not application.allows(origin):
                 raise HttpError(403, "origin_not_allowed", "this API key is not allowed from this origin")
-            who, limiter = application.name, application.limiter or self.limiter
+            who, limiter = f"{application.name}|{client}", application.limiter or self.limiter
+            if application.total_limiter is not None:
+                wait = application.total_limiter.check(application.name)
+                if wait > 0:
+                    raise HttpError(429, "rate_limited", "too many requests for this application",
+                                    RateLimiter.retry_after(wait))
         if limiter.enabled:
-            who = who or (request.client.host if request.client else "unknown")
             wait = limiter.check(who)
             if wait > 0:
                 raise HttpError(429, "rate_limited", "too many requests", RateLimiter.retry_after(wait))
+
+    def clock(self, request: Request) -> Clock:
+        """The request's receive time, its client's clock offset (``X-Playscope-Client-Time``)
+        and the SPEC 4 bounds (collectors/http/clock.py)."""
+        received_ms = int(time.time() * 1000)
+        header = request.headers.get(CLIENT_TIME_HEADER) or request.query_params.get(CLIENT_TIME_PARAM)
+        try:
+            offset = client_offset(header, received_ms)
+        except BadClientTime as exc:
+            raise HttpError(400, "bad_client_time", str(exc)) from None
+        ahead, behind = self.clock_bounds
+        return Clock(received_ms, offset, ahead, behind)
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -161,41 +201,85 @@ class Collector:
         key_field: str,
         source: str,
         map_item: Callable[[Any], Any] | None = None,
+        clock: Clock | None = None,
     ) -> tuple[list[Message], list[dict[str, Any]], list[Message]]:
-        """Validate items: messages to produce, per-item errors, and their dead-letter messages."""
-        good: list[Message] = []
+        """Validate items: messages to produce, per-item errors, and their dead-letter messages.
+        The first list is an :class:`Accepted` (it knows each message's item index). Nothing an
+        item does escapes: any exception of a validator or mapping rejects that item only."""
+        good = Accepted()
         errors: list[dict[str, Any]] = []
         dead: list[Message] = []
         dumps = encode  # orjson.dumps, sized for records kept until the batch is produced
         pseudonymize = self.privacy.apply
         append = good.append
+        indices = good.indices
+        max_bytes = self.config.max_record_bytes
+        check = clock.apply if clock is not None else None
         for index, value in enumerate(items.values):
             try:
                 if isinstance(value, BadLine):
                     raise ValidationError("", f"line is not JSON: {value.reason}")
-                record = pseudonymize(validate(map_item(value) if map_item else value))
+                record = validate(map_item(value) if map_item else value)
+                if check is not None:
+                    check(record)
+                record = pseudonymize(record)
+                data = dumps(record)
+                if len(data) > max_bytes:
+                    raise ValidationError("", f"{len(data)} bytes once encoded; at most {max_bytes} per record "
+                                              "(collector.max_record_bytes)")
+                key = record.get(key_field)
             except ValidationError as exc:
-                errors.append({"index": index, "field": exc.field, "reason": exc.reason})
-                raw = items.raw(index)
-                original = raw if raw is not None else (value if not isinstance(value, BadLine) else b"")
-                original = self.privacy.scrub_original(original)
-                doc = deadletter_record(original, exc.reason, source, field=exc.field)
-                dead.append({"value": dumps(doc), "key": None})
+                self._reject(items, index, value, exc.field, exc.reason, source, errors, dead)
                 continue
-            key = record.get(key_field)
-            append({"value": dumps(record), "key": key.encode() if type(key) is str else None})
+            except Exception as exc:  # one item must never fail the request
+                reason = f"cannot be processed: {type(exc).__name__}: {str(exc)[:200]}"
+                self.metrics.errors.labels("item_exception").inc()
+                self._item_failures.log(log, "collector.item_failed", records=1, source=source,
+                                        error=type(exc).__name__)
+                self._reject(items, index, value, "", reason, source, errors, dead)
+                continue
+            append({"value": data, "key": key.encode() if type(key) is str else None})
+            indices.append(index)
         return good, errors, dead
+
+    def _reject(self, items: Items, index: int, value: Any, field: str, reason: str, source: str,
+                errors: list[dict[str, Any]], dead: list[Message]) -> None:
+        """Report item ``index`` and dead-letter its original bytes (identifiers scrubbed)."""
+        errors.append({"index": index, "field": field, "reason": reason})
+        try:
+            raw = items.raw(index)
+            original: Any = raw if raw is not None else (value if not isinstance(value, BadLine) else b"")
+            original = self.privacy.scrub_original(original)
+            dead.append({"value": encode(self._deadletter(original, reason, source, field)), "key": None})
+        except Exception as exc:  # an original that cannot even be encoded
+            doc = deadletter_record(b"", reason, source, field=field, original_error=type(exc).__name__)
+            dead.append({"value": encode(doc), "key": None})
+
+    def _deadletter(self, original: Any, reason: str, source: str, field: str = "") -> dict[str, Any]:
+        """A dead-letter document whose original fits in Kafka whatever its size."""
+        if not isinstance(original, bytes | str):
+            original = orjson.dumps(original, option=orjson.OPT_NON_STR_KEYS)
+        raw = original.encode(errors="surrogateescape") if isinstance(original, str) else original
+        extra: dict[str, Any] = {}
+        if len(raw) > DEADLETTER_ORIGINAL_MAX:
+            extra = {"original_truncated": True, "original_size": len(raw)}
+            raw = raw[:DEADLETTER_ORIGINAL_MAX].decode("utf-8", errors="ignore").encode()
+        return deadletter_record(raw, reason, source, field=field, **extra)
 
     async def publish(self, endpoint: str, topic: str, good: list[Message], errors: list[dict[str, Any]],
                       dead: list[Message]) -> Response:
-        """Deliver (or spool) accepted and dead-letter records, then answer 202."""
+        """Deliver (or spool) accepted and dead-letter records, then answer 202. Records Kafka
+        refuses for good are reported per item and dead-lettered instead; only a failure a
+        retry may cure (an outage, a timeout, a full queue) spools the request or answers 503."""
         assert self.producer is not None
+        indices = good.indices if isinstance(good, Accepted) else list(range(len(good)))
         runs: list[Run] = [(topic, good), (self.topic_deadletter, dead)]
         size = len(good) + len(dead)
         metrics = self.metrics
         metrics.received.labels(endpoint).inc(len(good) + len(errors))
         for error in errors:
-            metrics.rejected.labels(endpoint, _reason_class(error)).inc()
+            metrics.rejected.labels(endpoint, reason_class(error)).inc()
+        accepted = len(good)
         if size:
             if not self.producer.broker_up or (self.spool is not None and self.spool.pending):
                 await self._spool_or_refuse(to_records(runs))
@@ -210,26 +294,71 @@ class Collector:
                 finally:
                     metrics.in_flight.dec()
                 metrics.produce_latency.observe(time.perf_counter() - started)
-                if result is None or not result.ok:
+                if result is not None and not result.ok and not result.transient:
+                    accepted -= await self._refused(endpoint, topic, result, good, indices, errors)
+                elif result is None or not result.ok:
                     reason = "timeout" if result is None else result.failed[0]
                     metrics.produce_failed.inc(size)
                     # at an outage every request in flight fails at once: one line, then a count
                     self._produce_failures.log(log, "collector.produce_failed", reason=reason, records=size)
                     # Records that did reach Kafka keep their event ids, so the client's retry
                     # is deduplicated downstream; the spool keeps this path lossless too.
-                    await self._spool_or_refuse(to_records(runs))
+                    refused = {record for record, _reason in result.refused} if result is not None else set()
+                    await self._spool_or_refuse([r for r in to_records(runs) if r not in refused])
                     metrics.spooled.inc(size)
-        metrics.sent.labels(endpoint).inc(len(good))
-        body: dict[str, Any] = {"accepted": len(good), "rejected": len(errors)}
+        metrics.sent.labels(endpoint).inc(accepted)
+        body: dict[str, Any] = {"accepted": accepted, "rejected": len(errors)}
         if errors:
+            errors.sort(key=lambda e: e["index"])
             body["errors"] = errors[:1000]
         return _json(202, body)
+
+    async def _refused(self, endpoint: str, topic: str, result: BatchResult, good: list[Message],
+                       indices: list[int], errors: list[dict[str, Any]]) -> int:
+        """Kafka refused some records for good (every other one is acknowledged): report each as
+        a rejected item and dead-letter it. Returns how many accepted items that took back."""
+        assert self.producer is not None
+        where: dict[bytes, list[int]] = {}
+        for position, message in enumerate(good):
+            where.setdefault(message["value"], []).append(position)
+        letters: list[Message] = []
+        taken = 0
+        for (record_topic, _key, value), reason in result.refused:
+            if record_topic != topic:  # a dead letter of this request that Kafka refused
+                self.metrics.errors.labels("deadletter_refused").inc()
+                log_event(log, "collector.deadletter_refused", level=logging.ERROR, reason=reason[:300])
+                continue
+            positions = where.get(value)
+            index = indices[positions.pop(0)] if positions else -1
+            text = f"Kafka refused the record: {reason}"
+            errors.append({"index": index, "field": "", "reason": text})
+            self.metrics.rejected.labels(endpoint, "kafka_refused").inc()
+            letters.append({"value": encode(self._deadletter(value, text, f"collector.{endpoint}")), "key": None})
+            taken += 1
+        log_event(log, "collector.records_refused", level=logging.WARNING, endpoint=endpoint, records=taken,
+                  reason=result.refused[0][1][:300])
+        if letters:
+            try:
+                letter_result = await self.producer.deliver_runs([(self.topic_deadletter, letters)],
+                                                                 self.config.produce_timeout_s + 1)
+                delivered = letter_result.ok
+            except BrokerUnavailable:
+                delivered = False
+            if not delivered:
+                self.metrics.errors.labels("deadletter_failed").inc()
+                log_event(log, "collector.deadletter_failed", level=logging.ERROR, records=len(letters))
+        return taken
 
     async def _spool_or_refuse(self, batch: list[Record]) -> None:
         if self.spool is None:
             raise HttpError(503, "broker_unavailable", "Kafka is unavailable; retry later",
                             str(self.config.retry_after_s))
-        if not await self.spool.append(batch):
+        try:
+            appended = await self.spool.append(batch)
+        except SpoolWriteError as exc:
+            raise HttpError(503, "spool_write_failed", f"Kafka is unavailable and {exc}",
+                            str(self.config.retry_after_s)) from None
+        if not appended:
             raise HttpError(503, "spool_full", "Kafka is unavailable and the spool is full",
                             str(self.config.retry_after_s))
 
@@ -318,7 +447,25 @@ class _Throttle:
         self._last, self._held, self._held_records = now, 0, 0
 
 
+class Accepted(list[Message]):
+    """The messages a request will produce, with the index of the item each one came from
+    (so a record Kafka refuses is reported against its item)."""
+
+    __slots__ = ("indices",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.indices: list[int] = []
+
+
 async def _handle(collector: Collector, request: Request, endpoint: str, pipeline: Pipeline) -> Response:
+    if collector.active >= collector.config.max_concurrent_requests:
+        # shed load before reading anything: a fast refusal, not a queue that times out
+        collector.metrics.errors.labels("overloaded").inc()
+        collector.metrics.requests.labels(endpoint, "503").inc()
+        return _json(503, {"error": "overloaded", "message": "too many requests in progress; retry later"},
+                     {"Retry-After": "1"})
+    collector.active += 1
     try:
         collector.admit(request)
         response: Response = await pipeline(collector, request)
@@ -326,7 +473,14 @@ async def _handle(collector: Collector, request: Request, endpoint: str, pipelin
         collector.metrics.errors.labels(exc.error_type).inc()
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
         response = _json(exc.status, {"error": exc.error_type, "message": str(exc)}, headers)
-    collector.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+    except Exception as exc:  # answered and logged, never a bare traceback
+        collector.metrics.errors.labels("internal").inc()
+        log_event(log, "collector.request_failed", level=logging.ERROR, endpoint=endpoint,
+                  error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        response = _json(500, {"error": "internal", "message": "the request could not be processed"})
+    finally:
+        collector.active -= 1
+    collector.metrics.requests.labels(endpoint, _status_class(response.status_code)).inc()
     return response
 
 
@@ -340,9 +494,11 @@ async def _json_items(collector: Collector, request: Request) -> Items:
 
 
 async def _events_pipeline(collector: Collector, request: Request) -> Response:
+    clock = collector.clock(request)
     items = await _json_items(collector, request)
     collector.check_count(len(items))
-    good, errors, dead = collector.split(items, validate_playback_event, "session_id", "collector.events")
+    good, errors, dead = collector.split(items, validate_playback_event, "session_id", "collector.events",
+                                         clock=clock)
     del items  # encoded now: the decoded events need not live while the request waits for Kafka
     return await collector.publish("events", collector.topic_events, good, errors, dead)
 
@@ -352,11 +508,13 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
     if ctype == "application/x-protobuf":
         raise HttpError(415, "unsupported_media_type",
                         "OTLP/HTTP logs are accepted in their JSON encoding (application/json)")
+    clock = collector.clock(request)
     items = await _json_items(collector, request)
     if len(items) == 1 and otlp.is_otlp(items.values[0]):
-        items = Items(otlp.to_records(items.values[0]))
+        values, raws = otlp.to_records_with_originals(items.values[0])
+        items = Items(values, raws)
     collector.check_count(len(items))
-    good, errors, dead = collector.split(items, validate_log_record, "service", "collector.logs")
+    good, errors, dead = collector.split(items, validate_log_record, "service", "collector.logs", clock=clock)
     del items
     return await collector.publish("logs", collector.topic_logs, good, errors, dead)
 
@@ -382,9 +540,19 @@ def _api_key(request: Request) -> str:
     return key or request.query_params.get("api_key", "")
 
 
-def _reason_class(error: dict[str, Any]) -> str:
-    field = str(error.get("field") or "record")
-    return field if len(field) <= 20 and field.isidentifier() else "other"
+def reason_class(error: dict[str, Any]) -> str:
+    """The ``reason`` label of a rejected item: its field when that is a field of the contract,
+    else ``other`` (a client's own key names never become label values)."""
+    field = error.get("field") or "record"
+    return field if field in REASON_CLASSES else "other"
+
+
+_STATUS_CLASSES = frozenset({"202", "400", "401", "403", "413", "415", "429", "500", "503"})
+
+
+def _status_class(status: int) -> str:
+    text = str(status)
+    return text if text in _STATUS_CLASSES else "other"
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -3,8 +3,10 @@
 An application is a name, the SHA-256 (hex) of its key, the browser origins allowed to use it
 and its own rate limit. Keys live in the ``collector:`` section (``applications:``) or, to be
 changed without a restart, in a ``keys_file`` that is re-read on SIGHUP and whenever its
-modification time changes (checked at most once a second). A file that fails to load leaves the
-previous keys in force and logs why.
+modification time changes (checked at most once a second). A configured ``keys_file`` always
+means keys are required, even when it lists none (``applications: []`` revokes every key: all
+requests get 401). A file that fails to load, or an empty one (an editor that saves by truncating
+first), leaves the previous keys in force and logs why (``collector.keys_reload_failed``).
 
 A presented key is hashed and compared with every stored hash in constant time
 (``hmac.compare_digest``, no early exit), so timing tells nothing about which key was close.
@@ -52,8 +54,9 @@ class ApplicationKey(Strict):
     name: str = Field(min_length=1)
     key_sha256: str
     allowed_origins: list[str] = ["*"]
-    rate_limit_per_s: float = Field(default=0.0, ge=0)  # 0: the collector's rate_limit_per_s
+    rate_limit_per_s: float = Field(default=0.0, ge=0)  # per client address; 0: the collector's
     rate_burst: int | None = Field(default=None, ge=1)
+    total_rate_limit_per_s: float = Field(default=0.0, ge=0)  # the whole application; 0: none
 
     @field_validator("key_sha256")
     @classmethod
@@ -77,7 +80,8 @@ class Application:
     name: str
     digest: bytes
     origins: frozenset[str]
-    limiter: RateLimiter | None
+    limiter: RateLimiter | None  # per client address
+    total_limiter: RateLimiter | None = None  # the application as a whole
     any_origin: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,11 +111,15 @@ class KeyStore:
         self._checked = 0.0
         self.reloads = 0
         self._install(self._inline + self._read_file(initial=True))
+        if self.keys_file is not None and not self._apps:
+            log_event(log, "collector.no_keys", level=logging.WARNING, file=str(self.keys_file),
+                      detail="keys_file lists no application: every request gets 401 until it does")
 
     # -- lookups ---------------------------------------------------------------------------
     @property
     def enabled(self) -> bool:
-        return bool(self._apps)
+        """Keys are required: some are configured, or a keys file is (even an empty one)."""
+        return self.keys_file is not None or bool(self._apps)
 
     def lookup(self, presented: str) -> Application | None:
         self.maybe_reload()
@@ -147,7 +155,8 @@ class KeyStore:
             return False
         self._install(self._inline + apps)
         self.reloads += 1
-        log_event(log, "collector.keys_reloaded", file=str(self.keys_file), applications=len(self._apps))
+        log_event(log, "collector.keys_reloaded", level=logging.INFO if self._apps else logging.WARNING,
+                  file=str(self.keys_file), applications=len(self._apps))
         return True
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
@@ -162,9 +171,12 @@ class KeyStore:
             return []
         self._stamp = self._file_stamp()
         try:
-            raw = yaml.safe_load(Path(self.keys_file).read_text()) or {}
+            text = Path(self.keys_file).read_text()
+            if not text.strip() and not initial:
+                raise ValueError("the file is empty (write applications: [] to revoke every key)")
+            raw = yaml.safe_load(text) or {}
             return KeysFile.model_validate(raw).applications
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
+        except (OSError, ValueError, yaml.YAMLError, ValidationError) as exc:
             message = f"{self.keys_file}: {exc}"
             if initial:
                 from playscope.errors import ConfigError
@@ -182,7 +194,14 @@ class KeyStore:
                 prev = old.get(k.name)
                 same = prev and prev.limiter and (prev.limiter.rate, prev.limiter.burst) == (k.rate_limit_per_s, burst)
                 limiter = prev.limiter if same and prev else RateLimiter(k.rate_limit_per_s, burst)
-            apps.append(Application(k.name, bytes.fromhex(k.key_sha256), frozenset(k.allowed_origins), limiter))
+            total = None
+            if k.total_rate_limit_per_s > 0:
+                prev = old.get(k.name)
+                burst = max(k.rate_burst or self.burst, 1)
+                same = prev and prev.total_limiter and prev.total_limiter.rate == k.total_rate_limit_per_s
+                total = prev.total_limiter if same and prev else RateLimiter(k.total_rate_limit_per_s, burst)
+            apps.append(Application(k.name, bytes.fromhex(k.key_sha256), frozenset(k.allowed_origins), limiter,
+                                    total))
         origins = set(self.default_origins) if not apps else {o for a in apps for o in a.origins}
         with self._lock:
             self._apps = apps

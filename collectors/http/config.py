@@ -21,7 +21,14 @@ class CollectorConfig(Strict):
     allowed_origins: list[str] = ["*"]
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_events_per_request: int = Field(default=5000, ge=1)
-    # Per key (API key, else client address) request rate; 0 disables the limit.
+    # An item larger than this once encoded is refused at validation (and dead-lettered with a
+    # cut original): Kafka would refuse it for good (the producer's message.max.bytes is 1 MB).
+    max_record_bytes: int = Field(default=900_000, ge=1024, le=1_000_000)
+    # Ingest requests served at once by one worker; beyond it a request gets 503 with
+    # Retry-After at once, so a surge turns into fast refusals instead of timeouts.
+    max_concurrent_requests: int = Field(default=64, ge=1)
+    # Request rate per client address (with API keys: per application and client address);
+    # 0 disables the limit.
     rate_limit_per_s: float = Field(default=0.0, ge=0)
     rate_burst: int = Field(default=100, ge=1)
     # Empty: no authentication. Otherwise every request needs one of these keys
@@ -34,7 +41,7 @@ class CollectorConfig(Strict):
     spool_dir: Path | None = None
     spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     log_level: str = "INFO"
-    # Keyed hashing of profile_id and client IPs before anything reaches Kafka (collectors/http/privacy.py).
+    # Older alias of the top-level privacy: section (playscope/privacy.py); set one or the other.
     privacy: PrivacyConfig = PrivacyConfig()
     # HTTPS (certificate and key from files); None serves plain HTTP (behind a TLS-terminating proxy).
     tls: TlsConfig | None = None

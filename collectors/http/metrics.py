@@ -11,7 +11,19 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 
+from playscope.events import DIMENSIONS, LOG_STRING_FIELDS, MEASURES
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Every label value comes from a fixed set: a client's input never makes a new series.
+# ``reason`` of rejected items: a field of the contract, ``record`` (the item as a whole),
+# ``kafka_refused`` (Kafka took it for good), or ``other``.
+REASON_CLASSES: frozenset[str] = frozenset({
+    "record", "other", "kafka_refused", "event_id", "session_id", "ts", "type", "from_kbps", "to_kbps",
+    "error_code", "fatal", "service", "message", "level", "status", "latency_ms", "sid",
+    *DIMENSIONS, *MEASURES, *LOG_STRING_FIELDS,
+})
+ENDPOINTS: frozenset[str] = frozenset({"events", "logs", "cmcd", "deadletter"})
 
 
 def enable_multiprocess(directory: str) -> None:
@@ -68,6 +80,11 @@ class CollectorMetrics:
         )
         self.replayed = Counter(
             "playscope_collector_replayed_events_total", "Spooled items Kafka acknowledged on replay",
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "playscope_collector_spool_quarantined_events_total",
+            "Spooled items Kafka refused for good, or in a segment that cannot be read, moved to quarantine/",
             registry=r,
         )
         self.produce_failed = Counter(

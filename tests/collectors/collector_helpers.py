@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "cmcd"
 if not SAMPLES.is_dir():
     SAMPLES = Path("/work/shared/samples/cmcd")
 NOW = 1_795_307_700_000
+# Event times an hour before the test run: inside SPEC 4's clock bounds (5 min ahead, 7 days behind).
+RECENT_TS = (int(time.time() * 1000) - 3_600_000) // 1000 * 1000
 
 
 def tsv_rows(name: str) -> list[tuple[str, str, str]]:

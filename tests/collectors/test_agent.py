@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 import yaml
-from collector_helpers import read_topic
+from collector_helpers import RECENT_TS, read_topic
 from helpers import running_collector, wait_for
 
 from collectors.agent.agent import Agent
@@ -29,7 +29,7 @@ from playscope.stack.ports import free_port
 
 
 def _line(i: int) -> bytes:
-    return orjson.dumps({"ts": 1_795_307_712_000 + i, "message": f"line {i}", "seq": i}) + b"\n"
+    return orjson.dumps({"ts": RECENT_TS + i, "message": f"line {i}", "seq": i}) + b"\n"
 
 
 def _write(path: Path, start: int, count: int) -> None:

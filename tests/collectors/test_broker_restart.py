@@ -36,7 +36,7 @@ import httpx
 import orjson
 import pytest
 import yaml
-from collector_helpers import read_topic
+from collector_helpers import RECENT_TS, read_topic
 from helpers import wait_for
 
 from bench.collector import child_pids
@@ -47,7 +47,7 @@ from playscope.stack.provision import ensure_topics
 from playscope.stack.servers import KafkaServer
 
 pytestmark = pytest.mark.slow
-TS = 1_795_307_712_000
+TS = RECENT_TS
 # how long the broker stays killed (its restart adds 10-30 s on a loaded host); a longer run,
 # e.g. 60, stays within the tests' waits but not within the ~90 s a test should take
 OUTAGE_S = float(os.environ.get("PLAYSCOPE_TEST_OUTAGE_S", "20"))

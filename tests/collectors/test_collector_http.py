@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 import orjson
-from collector_helpers import SAMPLES, ndjson_rows, read_topic, tsv_rows
+from collector_helpers import RECENT_TS, SAMPLES, ndjson_rows, read_topic, tsv_rows
 from helpers import running_collector
 
 from playscope import topics
 from playscope.config import Settings
 
-TS = 1_795_307_712_000
+TS = RECENT_TS
 
 
 def _event(i: int, session: str = "s1", **extra: object) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_helpers import read_topic
+from collector_helpers import RECENT_TS, read_topic
 from helpers import running_collector
 
 from playscope import topics
@@ -18,7 +18,7 @@ from playscope.config import Settings, load_settings
 from playscope.stack.provision import ensure_topics
 
 pytestmark = pytest.mark.slow
-TS = 1_795_307_712_000
+TS = RECENT_TS
 
 
 def _private_settings(server: Any) -> Settings:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collector_helpers import read_topic
+from collector_helpers import RECENT_TS, read_topic
 
 from bench.collector import child_pids, start_collector
 from collectors.http.spool import adopt_orphans, worker_directory
@@ -19,7 +19,7 @@ from playscope import topics
 from playscope.config import Settings
 from playscope.stack.ports import free_port
 
-TS = 1_795_307_712_000
+TS = RECENT_TS
 
 
 def _start(settings: Settings, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -1,9 +1,15 @@
-"""The collector's spool replay against the real broker: a replay that Kafka acknowledges only
-in part keeps only the rest, so later attempts repeat nothing Kafka already has."""
+"""The collector's spool against the real broker: nothing in it can wedge the replay.
+
+Records Kafka refuses for good are quarantined (not retried forever with every later request
+queued behind them), a torn last line is cut at start-up, a segment that cannot be read is
+quarantined whole, and a write that fails half-way (a full disk) is rolled back."""
 
 from __future__ import annotations
 
 import logging
+import os
+import resource
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -13,36 +19,121 @@ from collector_helpers import read_topic
 from helpers import wait_for
 
 from collectors.delivery import DeliveryProducer, Record, encode
-from collectors.http.spool import Spool
+from collectors.http.spool import QUARANTINE, Spool, SpoolWriteError
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
 
 
-def test_a_partly_failed_replay_keeps_only_what_kafka_did_not_acknowledge(
+def _records(topic: str, count: int, start: int = 0, big: frozenset[int] = frozenset()) -> list[Record]:
+    return [(topic, b"k", encode({"seq": i, "pad": "x" * (5000 if i in big else 0)}))
+            for i in range(start, start + count)]
+
+
+def _seqs(settings: Settings, topic: str, expected: int) -> Counter[int]:
+    return Counter(r["seq"] for r in read_topic(settings, topic, expected, settle_s=2))
+
+
+def test_records_kafka_refuses_for_good_are_quarantined_and_the_replay_goes_on(
         kafka_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = kafka_settings
     topic = settings.topic(topics.PLAYBACK_EVENTS)
     # records over message.max.bytes fail every time; the others are acknowledged
     producer = DeliveryProducer(producer_config(settings.kafka, **{"message.max.bytes": 2000}), client="test")
-    big = {7, 31}
-    records: list[Record] = [(topic, b"k", encode({"seq": i, "pad": "x" * (5000 if i in big else 0)}))
-                             for i in range(60)]
-    attempts: list[int] = []
-    spool = Spool(tmp_path, 16 * 1024 * 1024, producer, on_replayed=attempts.append)
+    big = frozenset({7, 31})
+    replayed: list[int] = []
+    quarantined: list[int] = []
+    spool = Spool(tmp_path, 16 * 1024 * 1024, producer, on_replayed=replayed.append,
+                  on_quarantined=quarantined.append)
     caplog.set_level(logging.INFO, logger="playscope.collector.spool")
     try:
-        assert spool.append_sync(records)
+        assert spool.append_sync(_records(topic, 60, big=big))
+        assert spool.append_sync(_records(topic, 10, start=100))  # a later request, behind the bad ones
         spool.start()
-        wait_for(lambda: len(attempts) >= 3, 30, "three replay attempts")
+        wait_for(lambda: not spool.pending, 30, "the spool to empty")
     finally:
         spool.stop()
         producer.close(10)
-    assert attempts[0] == 58 and set(attempts[1:]) == {0}, attempts
-    (segment,) = tmp_path.glob("spool-*.ndjson")
-    left = [orjson.loads(orjson.loads(line)[2])["seq"] for line in segment.read_bytes().splitlines()]
-    assert left == sorted(big)
-    seqs = Counter(r["seq"] for r in read_topic(settings, topic, 58, settle_s=2))
-    assert seqs == Counter(set(range(60)) - big), "a record was lost or sent twice"
-    failed = [r for r in caplog.records if r.getMessage() == "spool.replay_failed"]
-    assert len(failed) == 1, "a failing replay is logged once, not per attempt"
+    assert sum(replayed) == 68 and quarantined == [2]
+    assert not list(tmp_path.glob("spool-*.ndjson"))
+    (kept,) = (tmp_path / QUARANTINE).glob("spool-*.ndjson")
+    lines = [orjson.loads(line) for line in kept.read_bytes().splitlines()]
+    assert sorted(orjson.loads(value)["seq"] for _topic, _key, value, _reason in lines) == sorted(big)
+    assert all("too large" in reason.lower() or "size" in reason.lower() for *_rest, reason in lines)
+    seqs = _seqs(settings, topic, 68)
+    assert seqs == Counter(set(range(60)) - big | set(range(100, 110))), "a record was lost or sent twice"
+    assert [r for r in caplog.records if r.getMessage() == "spool.quarantined"]
+
+
+def test_a_torn_last_line_is_cut_at_start_up_and_the_rest_replayed(kafka_settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    settings = kafka_settings
+    topic = settings.topic(topics.PLAYBACK_EVENTS)
+    producer = DeliveryProducer(producer_config(settings.kafka), client="test")
+    try:
+        first = Spool(tmp_path, 16 * 1024 * 1024, producer)
+        assert first.append_sync(_records(topic, 20))
+        (segment,) = tmp_path.glob("spool-*.ndjson")
+        with open(segment, "ab") as handle:  # a crash (or a full disk) in the middle of a write
+            handle.write(b'["' + topic.encode() + b'","k","{\\"seq\\":99')
+        spool = Spool(tmp_path, 16 * 1024 * 1024, producer)  # the restart
+        assert segment.read_bytes().endswith(b"\n")
+        spool.start()
+        wait_for(lambda: not spool.pending, 30, "the spool to empty")
+        spool.stop()
+    finally:
+        producer.close(10)
+    assert _seqs(settings, topic, 20) == Counter(range(20))
+
+
+def test_a_segment_that_cannot_be_read_is_quarantined_and_later_ones_replayed(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    settings = kafka_settings
+    topic = settings.topic(topics.PLAYBACK_EVENTS)
+    (tmp_path / "spool-000000000000.ndjson").write_bytes(b'["t","k","{}"]\nnot json at all\n')
+    producer = DeliveryProducer(producer_config(settings.kafka), client="test")
+    quarantined: list[int] = []
+    try:
+        spool = Spool(tmp_path, 16 * 1024 * 1024, producer, on_quarantined=quarantined.append)
+        assert spool.append_sync(_records(topic, 5))
+        spool.start()
+        wait_for(lambda: not spool.pending, 30, "the spool to empty")
+        spool.stop()
+    finally:
+        producer.close(10)
+    assert quarantined == [2]
+    assert (tmp_path / QUARANTINE / "spool-000000000000.ndjson").is_file()
+    assert _seqs(settings, topic, 5) == Counter(range(5))
+
+
+def test_a_failed_write_is_rolled_back_and_the_spool_keeps_working(kafka_settings: Settings,
+                                                                    tmp_path: Path) -> None:
+    """A real short write: the file size limit (RLIMIT_FSIZE) makes the kernel write part of
+    the batch and then refuse the rest (EFBIG), as a full disk does (ENOSPC)."""
+    settings = kafka_settings
+    topic = settings.topic(topics.PLAYBACK_EVENTS)
+    producer = DeliveryProducer(producer_config(settings.kafka), client="test")
+    try:
+        spool = Spool(tmp_path, 16 * 1024 * 1024, producer)
+        assert spool.append_sync(_records(topic, 10))
+        (segment,) = tmp_path.glob("spool-*.ndjson")
+        size = segment.stat().st_size
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 300, hard))
+        try:
+            with pytest.raises(SpoolWriteError):
+                spool.append_sync(_records(topic, 50, start=10))
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        assert segment.stat().st_size == size, "half a batch stayed in the segment"
+        assert spool.append_sync(_records(topic, 5, start=100))  # the disk has room again
+        restarted = Spool(tmp_path, 16 * 1024 * 1024, producer)
+        restarted.start()
+        wait_for(lambda: not restarted.pending, 30, "the spool to empty")
+        restarted.stop()
+    finally:
+        producer.close(10)
+    assert _seqs(settings, topic, 15) == Counter([*range(10), *range(100, 105)])
+    assert os.listdir(tmp_path) == []

@@ -15,11 +15,14 @@ from collectors.http.auth import hash_key
 from playscope.config import Settings
 from playscope.stack.certs import ensure_ca, issue
 
+# inside SPEC 4's clock bounds (7 days behind the receive time at most)
+RECENT_TS = (int(time.time() * 1000) - 3_600_000) // 1000 * 1000
+
 WEB_KEY, TV_KEY, NEW_KEY = "web-key-0123456789", "tv-key-0123456789", "new-key-0123456789"
 
 
 def _event(i: int) -> dict:
-    return {"event_id": f"auth-{i}", "session_id": "s-auth", "ts": 1_795_300_000_000 + i, "type": "heartbeat"}
+    return {"event_id": f"auth-{i}", "session_id": "s-auth", "ts": RECENT_TS + i, "type": "heartbeat"}
 
 
 def test_https_keys_origins_limits_and_reload(settings: Settings, tmp_path: Path) -> None:
