@@ -6,7 +6,9 @@ body is the device's clock at sending. ``received - that`` is the device's clock
 transit time. Within ``clock_tolerance_s`` the clock is taken as right and nothing moves (a
 report resent after a 429 is not moved forward by its delay); beyond it every line of that
 session in the body is shifted by the measured offset, and then the SPEC 4 bounds apply. Lines
-of other sessions in the same body get their own measure.
+of other sessions in the same body get their own measure. A session keeps the shift of its first
+report while later measures agree with it within the tolerance (``SessionClocks``), so transit
+jitter does not stretch or shrink the times between its events.
 
 A client that can say its clock outright does it as for JSON beacons: ``X-Playscope-Client-Time:
 <epoch ms>`` (or ``?client_time=``) at send time; that offset (beyond 2 s) then applies to every
@@ -15,6 +17,7 @@ v2 line of the request instead of the derived one.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from collectors.http.cmcd_events import event_time
@@ -52,3 +55,31 @@ def explicit_shift(client_time: str | None, received_ms: int) -> int | None:
         raise ValueError(f"{CLIENT_TIME_HEADER} {value} is out of range (epoch milliseconds)")
     offset = received_ms - value
     return offset if abs(offset) > EXPLICIT_TOLERANCE_MS else 0
+
+
+class SessionClocks:
+    """The shift in force per session (bounded LRU), so every report of a session moves by the
+    same amount and the intervals between its events stay as the player measured them; a
+    new measure replaces it only when it differs by more than the tolerance (the device's
+    clock was set, or the first measure was a delayed resend)."""
+
+    def __init__(self, max_sessions: int, tolerance_ms: int) -> None:
+        self.max_sessions = max_sessions
+        self.tolerance_ms = tolerance_ms
+        self._shifts: OrderedDict[str, int] = OrderedDict()
+
+    def shift(self, sid: str, lines: list[dict[str, Any]], received_ms: int) -> int:
+        sent = send_time(lines)
+        kept = self._shifts.get(sid)
+        if sent is None:
+            return kept or 0
+        measured = received_ms - sent
+        if kept is not None and abs(measured - kept) <= self.tolerance_ms:
+            self._shifts.move_to_end(sid)
+            return kept
+        shift = measured if abs(measured) > self.tolerance_ms else 0
+        self._shifts[sid] = shift
+        self._shifts.move_to_end(sid)
+        while len(self._shifts) > self.max_sessions:
+            self._shifts.popitem(last=False)
+        return shift

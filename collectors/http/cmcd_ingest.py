@@ -20,7 +20,7 @@ from starlette.responses import Response
 from collectors.delivery import Message, encode
 from collectors.http import cmcd as cmcd_codec
 from collectors.http.body import BadBody, Items, parse_items
-from collectors.http.cmcd_clock import CLIENT_TIME_HEADER, CLIENT_TIME_PARAM, clock_shift, explicit_shift
+from collectors.http.cmcd_clock import CLIENT_TIME_HEADER, CLIENT_TIME_PARAM, SessionClocks, explicit_shift
 from collectors.http.cmcd_config import CmcdConfig
 from collectors.http.cmcd_dims import Dimensions
 from collectors.http.cmcd_events import event_id, session_id, to_event, version_of
@@ -51,6 +51,7 @@ class CmcdIngest:
         self.tolerance_ms = int(config.clock_tolerance_s * 1000)
         backdate = max(0, settings.allowed_lateness_s * 1000 - _BACKDATE_MARGIN_MS)
         self.v1 = V1Sessions(config.max_sessions, int(config.session_ttl_s * 1000), backdate)
+        self.clocks = SessionClocks(config.max_sessions, self.tolerance_ms)
 
     async def handle(self, collector: Collector, request: Request) -> Response:
         from collectors.http.app import HttpError  # the app's error type; imported late (cycle)
@@ -141,7 +142,7 @@ class CmcdIngest:
                 by_sid.setdefault(cmcd["sid"], []).append(cmcd)
         shifts = {}
         for sid, lines in by_sid.items():
-            shift = explicit if explicit is not None else clock_shift(lines, received_ms, self.tolerance_ms)
+            shift = explicit if explicit is not None else self.clocks.shift(sid, lines, received_ms)
             if shift:
                 shifts[sid] = shift
                 self.metrics.clock_shifted.inc()
