@@ -118,13 +118,12 @@ def client_ts(cmcd: dict[str, Any], ignore: Ignore = _noop) -> int | None:
 
 
 def duration(cmcd: dict[str, Any], key: str, ignore: Ignore = _noop) -> int | None:
-    value = number(cmcd, key, ignore)
-    if value is None:
-        return None
-    if value > _MAX_DURATION_MS:
+    raw = cmcd.get(key)
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > _MAX_DURATION_MS:
         ignore(key, "epoch_value")
         return None
-    return int(value)
+    value = number(cmcd, key, ignore)
+    return None if value is None else int(value)
 
 
 def v2_type(cmcd: dict[str, Any], ignore: Ignore = _noop) -> str:
