@@ -121,6 +121,13 @@ class Reader:
                     self.records.append(orjson.loads(msg.value()))
         return self.records
 
+    def poll(self, timeout: float = 0.1) -> list[dict[str, Any]]:
+        """Read what is there now (waiting at most ``timeout``); everything read so far."""
+        for msg in self.consumer.consume(1000, timeout):
+            if msg.error() is None:
+                self.records.append(orjson.loads(msg.value()))
+        return self.records
+
     def close(self) -> None:
         self.consumer.close()
 
