@@ -2,7 +2,7 @@
 each session's window times add up to its summary, whatever the arrival pattern.
 
 Random sessions (some ending, some going silent mid-play until they idle out, gaps longer
-than a window) reach one :class:`streams.qoe.QoePartition` as
+than a window and some longer than the idle timeout) reach one :class:`streams.qoe.QoePartition` as
 
 * one backlog (everything ingested, in any order, then the clock moves);
 * live traffic: arrivals in ``ts`` order, the clock moved on by ticks as wall time passes
@@ -31,14 +31,14 @@ T0 = 1_767_225_600_000
 WINDOW_MS = 2000
 LATENESS_MS = 1000
 IDLE_MS = 10_000
-MAX_GAP_MS = 14_000  # a gap spans windows, and may pass the idle timeout (the session closes there)
 
 
 class Drive:
     """One partition fed by a test, keeping every summary and the latest emission per window."""
 
-    def __init__(self) -> None:
-        self.part = QoePartition(WINDOW_MS, LATENESS_MS, IDLE_MS, tombstone_ms=3_600_000)
+    def __init__(self, window_ms: int = WINDOW_MS, lateness_ms: int = LATENESS_MS, idle_ms: int = IDLE_MS) -> None:
+        self.window_ms = window_ms
+        self.part = QoePartition(window_ms, lateness_ms, idle_ms, tombstone_ms=3_600_000)
         self.stats = IngestStats()
         self.clock: int | None = None  # SPEC 7: the latest ts seen, moved on by ticks
         self.summaries: list[dict[str, Any]] = []
@@ -65,7 +65,7 @@ class Drive:
 
     def records(self) -> dict[Key, dict[str, Any]]:
         return latest(
-            qoe_record(ws, WINDOW_MS, key, agg) for ws, groups in sorted(self.partials.items())
+            qoe_record(ws, self.window_ms, key, agg) for ws, groups in sorted(self.partials.items())
             for key, agg in groups.items()
         )
 
@@ -81,16 +81,19 @@ def arrivals_of(sessions: list[list[dict[str, Any]]], delays: list[list[int]]) -
 @hsettings(max_examples=200, deadline=None)
 @given(st.data())
 def test_windows_equal_the_reference(data: st.DataObject) -> None:
+    window_ms, lateness_ms, idle_ms = data.draw(
+        st.sampled_from([(WINDOW_MS, LATENESS_MS, IDLE_MS), (3000, 2500, 7000), (1000, 0, 4000)]), label="sizes")
     n = data.draw(st.integers(1, 6), label="sessions")
     starts = [T0 + data.draw(st.integers(0, 20_000)) for _ in range(n)]
-    sessions = [data.draw(timed_session(f"s{i}", t0, MAX_GAP_MS), label=f"s{i}") for i, t0 in enumerate(starts)]
+    max_gap = idle_ms * 7 // 5
+    sessions = [data.draw(timed_session(f"s{i}", t0, max_gap), label=f"s{i}") for i, t0 in enumerate(starts)]
     pattern = data.draw(st.sampled_from(["backlog", "live", "live-jitter"]), label="pattern")
     # a backlog is read whole before the clock moves: any arrival order; live, less than the lateness
-    jitter = {"backlog": 30_000, "live": 0, "live-jitter": LATENESS_MS - 1}[pattern]
+    jitter = {"backlog": 30_000, "live": 0, "live-jitter": max(0, lateness_ms - 1)}[pattern]
     delays = [[data.draw(st.integers(0, jitter)) for _ in s] for s in sessions]
     arrivals = arrivals_of(sessions, delays)
-    drive = Drive()
-    step = data.draw(st.sampled_from([250, 1000, 2500]), label="tick_ms")
+    drive = Drive(window_ms, lateness_ms, idle_ms)
+    step = data.draw(st.sampled_from([250, 1000, 2500, 5000]), label="tick_ms")
     if pattern == "backlog":
         drive.ingest([e for _, e in arrivals])
     else:
@@ -102,7 +105,7 @@ def test_windows_equal_the_reference(data: st.DataObject) -> None:
             drive.ingest([e for _, e in batch])
             i += size
     last = max(e["ts"] for s in sessions for e in s)
-    drive.tick_to(last + IDLE_MS + LATENESS_MS + 3 * WINDOW_MS + step, step)
+    drive.tick_to(last + idle_ms + lateness_ms + 3 * window_ms + step, step)
 
     # each session's own arrival order is what the references see (ties in ts go by arrival)
     own = [[e for _, e in arrivals if e["session_id"] == s[0]["session_id"]] for s in sessions]
@@ -110,12 +113,12 @@ def test_windows_equal_the_reference(data: st.DataObject) -> None:
     assert sorted(summaries) == sorted(s[0]["session_id"] for s in sessions) and len(drive.summaries) == n
     assert drive.stats.late == 0
     got = drive.records()
-    assert differences(got, windows(own, WINDOW_MS, IDLE_MS)) == []
+    assert differences(got, windows(own, window_ms, idle_ms)) == []
     for events in own:
         sid = events[0]["session_id"]
         summary = summaries[sid]
         assert session_sums(got, f"dev-{sid}") == {f: summary[f] for f in TIMES}, sid
-        expected = summarise(events, IDLE_MS)
+        expected = summarise(events, idle_ms)
         assert {f: summary[f] for f in expected} == expected
     totals = {f: sum(r[f] for (_, name, _), r in got.items() if name == "total") for f in TIMES}
     assert totals == {f: sum(s[f] for s in drive.summaries) for f in TIMES}
