@@ -49,12 +49,14 @@ from streams import telemetry as m
 from streams.bulk import BulkApp
 from streams.config import StreamsConfig
 from streams.health import KafkaProbe
-from streams.intake import Rejection, decode, failure
+from streams.intake import TOO_OLD, Rejection, decode, failure
 from streams.merge import WindowMerger, chunk_partial
+from streams.outbox import Outbox
 from streams.qoe import IngestStats, QoePartition
 from streams.service import ServicePartition
 
 log = logging.getLogger("playscope.streams")
+Outputs = list[tuple[str, bytes | None, bytes, int | None]]  # (role, key, value, partition)
 
 
 def _runs(messages: list[Any]) -> list[tuple[Any, list[Any]]]:
@@ -187,6 +189,14 @@ class StreamsApp:
         self.qoe: dict[int, QoePartition] = {}
         self.service: dict[int, ServicePartition] = {}
         self.mergers: dict[str, WindowMerger] = {}
+        self.outboxes: dict[bytes, Outbox] = {}  # by the processor's table key
+        self.roles = {
+            "sessions": self.t_sessions,
+            "partials": self.t_partials,
+            "qoe_metrics": self.t_qoe_metrics,
+            "service_metrics": self.t_service_metrics,
+            "deadletter": self.t_deadletter,
+        }
         self.last_activity: dict[tuple[str, int], float] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
         # The input topics bypass Faust's per-record stream path (see streams.bulk).
@@ -201,17 +211,52 @@ class StreamsApp:
         self._register()
 
     # -- state -----------------------------------------------------------------------------
-    def _load(self, table: Any, key: bytes, fresh: Callable[[], Any]) -> Any:
+    # Each processor's meta value (offsets, clock, windows, outbox) is written last in a batch,
+    # after the entries it depends on, on the same changelog partition: if the meta landed,
+    # everything before it did too.
+    def _track(self, table: Any, key: bytes, partition: int) -> None:
+        """Tell the store which partition a key we wrote belongs to, as recovery does, so a
+        revoked partition's keys are dropped with it."""
+        known = getattr(table.data, "_key_partition", None)
+        if known is not None:
+            known[key] = partition
+
+    def _write(self, table: Any, partition: int, key: bytes, blob: bytes | None) -> None:
+        if blob is None:
+            if table.data.pop(key, None) is None:
+                return
+        else:
+            table.data[key] = blob
+        self._track(table, key, partition)
+        table.send_changelog(partition, key, blob)
+
+    def _load(self, table: Any, key: bytes, fresh: Callable[[], Any], entries: bytes | None = None) -> Any:
+        """A processor from its table value (and, for sessions, its entries under ``entries``);
+        the outputs its state still holds are sent again."""
         proc = fresh()
+        outbox = self.outboxes[key] = Outbox()
         blob = table.data.get(key)
         if blob:
-            proc.load(orjson.loads(blob))
+            raw = orjson.loads(blob)
+            if entries is not None and "sessions" not in raw:
+                n = len(entries)
+                raw["sessions"] = {k[n:].decode(): orjson.loads(v) for k, v in table.data.items()
+                                   if v and k.startswith(entries)}
+            proc.load(raw)
+            outbox.load(raw.get("outbox"))
+            outbox.resend_all(self._send_output)
         return proc
 
-    def _save(self, table: Any, partition: int, key: bytes, proc: Any) -> None:
-        blob = orjson.dumps(proc.to_dict(), option=orjson.OPT_NON_STR_KEYS)
-        table.data[key] = blob
-        table.send_changelog(partition, key, blob)
+    def _save(self, table: Any, partition: int, key: bytes, meta: dict[str, Any]) -> None:
+        meta["outbox"] = self.outboxes[key].to_dict()
+        self._write(table, partition, key, orjson.dumps(meta, option=orjson.OPT_NON_STR_KEYS))
+
+    def _save_qoe(self, p: int, proc: QoePartition) -> None:
+        prefix = f"qoe:{p}:s:".encode()
+        for sid, entry in proc.session_changes():
+            blob = None if entry is None else orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS)
+            self._write(self.qoe_table, p, prefix + sid.encode(), blob)
+        self._save(self.qoe_table, p, f"qoe:{p}".encode(), proc.meta_dict())
 
     def qoe_partition(self, p: int) -> QoePartition:
         proc = self.qoe.get(p)
@@ -225,7 +270,9 @@ class StreamsApp:
                     self.lateness_ms,
                     int(cfg.idle_timeout_s * 1000),
                     int(cfg.tombstone_s * 1000),
+                    int(cfg.dedup_window_s * 1000),
                 ),
+                entries=f"qoe:{p}:s:".encode(),
             )
         return proc
 
@@ -252,18 +299,33 @@ class StreamsApp:
         self.qoe.clear()
         self.service.clear()
         self.mergers.clear()
+        self.outboxes.clear()
 
     # -- outputs ---------------------------------------------------------------------------
     def _send(self, topic: Any, key: bytes | None, value: dict[str, Any], partition: int | None = None) -> None:
         topic.send_soon(key=key, value=orjson.dumps(value), partition=partition)
 
-    def _reject(self, rejection: Rejection, topic: str) -> None:
+    def _send_output(
+        self, role: str, key: bytes | None, value: bytes, partition: int | None, done: Callable[[Any], None]
+    ) -> None:
+        fut = self.roles[role].send_soon(key=key, value=value, partition=partition)
+        fut.add_done_callback(done)
+
+    def _commit_outputs(self, key: bytes, outputs: Outputs) -> int | None:
+        """Keep a batch's outputs in the processor's outbox (saved with its state next)."""
+        return self.outboxes[key].add(outputs)
+
+    def _flush_outputs(self, key: bytes, batch: int | None) -> None:
+        """Send them, once the state that holds them has been written."""
+        self.outboxes[key].send(batch, self._send_output)
+
+    def _reject(self, rejection: Rejection, topic: str, outputs: Outputs) -> None:
         """A refused record: counted by kind and dead-lettered with its reason and bytes."""
         m.ERRORS.labels(error_type=rejection.error_type).inc()
         doc = deadletter_record(rejection.raw, rejection.reason, "streams", field=rejection.field, topic=topic)
         if rejection.exception:
             doc["exception"] = rejection.exception
-        self._send(self.t_deadletter, None, doc)
+        outputs.append(("deadletter", None, orjson.dumps(doc), None))
 
     def _apply_ticks(self, proc: Any, recs: list[Any], now_ms: int) -> None:
         """Move a quiet partition's clock by each tick, unless the tick was held back: a tick
@@ -285,7 +347,7 @@ class StreamsApp:
         stamp = msg.timestamp
         return int(stamp * ts_scale * 1000) if stamp else now_ms
 
-    def _emit_partials(
+    def _partials(
         self,
         kind: str,
         p: int,
@@ -293,22 +355,15 @@ class StreamsApp:
         closed: list[tuple[int, dict[str, Any]]],
         frontier: int | None,
         force_mark: bool,
+        outputs: Outputs,
     ) -> None:
         for ws, groups in closed:
             for i, chunk in enumerate(chunk_partial(groups)):
-                self._send(
-                    self.t_partials,
-                    None,
-                    {"kind": kind, "t": "partial", "p": p, "chunk": i, "ws": ws, "aggs": chunk},
-                    0,
-                )
+                body = {"kind": kind, "t": "partial", "p": p, "chunk": i, "ws": ws, "aggs": chunk}
+                outputs.append(("partials", None, orjson.dumps(body), 0))
         if closed or force_mark:
-            self._send(
-                self.t_partials,
-                None,
-                {"kind": kind, "t": "mark", "p": p, "parts": parts, "frontier": frontier},
-                0,
-            )
+            body = {"kind": kind, "t": "mark", "p": p, "parts": parts, "frontier": frontier}
+            outputs.append(("partials", None, orjson.dumps(body), 0))
 
     # -- agents ----------------------------------------------------------------------------
     def process_qoe_batch(self, events: list[Any]) -> None:
@@ -320,11 +375,12 @@ class StreamsApp:
         order) pairs (aiokafka records: timestamps in ms)."""
         started = time.perf_counter()
         touched: dict[int, bool] = {}
+        outs: dict[int, Outputs] = {}
         stats = IngestStats()
         now = time.time()
         now_ms = int(now * 1000)
         oldest = now
-        received = 0
+        received = after_close = 0
         bounds = self.bounds_ms
         ticks_topic = self.names.qoe_ticks
         events_topic = self.names.events
@@ -344,38 +400,43 @@ class StreamsApp:
             if stamps:
                 oldest = min(oldest, min(stamps) * ts_scale)
             ingest = proc.ingest
+            outputs = outs.setdefault(p, [])
             for msg in recs:
                 got = decode(msg.value, validate_playback_event, self._received_ms(msg, ts_scale, now_ms), bounds)
                 if isinstance(got, Rejection):
-                    self._reject(got, topic)
+                    self._reject(got, topic, outputs)
                     continue
                 try:
                     ingest(got, stats)
                 except Exception as exc:  # one record must not stop the worker
-                    self._reject(failure(msg.value, exc), topic)
+                    self._reject(failure(msg.value, exc), topic, outputs)
+            for event, reason in stats.refused:
+                event.pop("_late", None)
+                self._reject(Rejection(orjson.dumps(event), reason, TOO_OLD), topic, outputs)
+            stats.refused.clear()
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.qoe[p]
+            outputs = outs.setdefault(p, [])
             before = proc.frontier
             out = proc.advance()
+            after_close += out.after_close
             for event, error in out.rejected:
-                self._reject(failure(event, error), events_topic)
+                self._reject(failure(event, error), events_topic, outputs)
             for summary in out.summaries:
-                self._send(self.t_sessions, summary["session_id"].encode(), summary)
-            self._emit_partials(
-                "qoe",
-                p,
-                self.event_parts,
-                out.windows,
-                proc.frontier,
-                force_mark=empty_tick or proc.frontier != before,
+                outputs.append(("sessions", summary["session_id"].encode(), orjson.dumps(summary), None))
+            self._partials(
+                "qoe", p, self.event_parts, out.windows, proc.frontier, empty_tick or proc.frontier != before, outputs
             )
-            self._save(self.qoe_table, p, f"qoe:{p}".encode(), proc)
+            key = f"qoe:{p}".encode()
+            batch = self._commit_outputs(key, outputs)
+            self._save_qoe(p, proc)
+            self._flush_outputs(key, batch)
             m.SESSIONS_EMITTED.inc(len(out.summaries))
         m.RECEIVED.labels(stream="qoe").inc(received)
         m.LATE.labels(stream="qoe").inc(stats.late)
         m.DISCARDED.labels(reason="duplicate").inc(stats.duplicates)
-        m.DISCARDED.labels(reason="after_close").inc(stats.after_close)
+        m.DISCARDED.labels(reason="after_close").inc(stats.after_close + after_close)
         m.OPEN_SESSIONS.set(sum(len(proc.sessions) for proc in self.qoe.values()))
         m.BATCH_SECONDS.observe(time.perf_counter() - started)
         if received:
@@ -402,6 +463,7 @@ class StreamsApp:
         """Records of the service logs and service tick topics, as (topic-partition, records)."""
         started = time.perf_counter()
         touched: dict[int, bool] = {}
+        outs: dict[int, Outputs] = {}
         received = late = 0
         now_ms = int(time.time() * 1000)
         bounds = self.bounds_ms
@@ -418,40 +480,45 @@ class StreamsApp:
                 touched[p] = touched.get(p, False) or proc.clock is None
                 continue
             received += len(recs)
+            outputs = outs.setdefault(p, [])
             for msg in recs:
                 got = decode(msg.value, validate_log_record, self._received_ms(msg, 0.001, now_ms), bounds)
                 if isinstance(got, Rejection):
-                    self._reject(got, topic)
+                    self._reject(got, topic, outputs)
                     continue
                 try:
                     late += proc.ingest(got)
                 except Exception as exc:  # one record must not stop the worker
-                    self._reject(failure(msg.value, exc), topic)
+                    self._reject(failure(msg.value, exc), topic, outputs)
             touched.setdefault(p, False)
         for p, empty_tick in touched.items():
             proc = self.service[p]
+            outputs = outs.setdefault(p, [])
             before = proc.frontier
             closed = proc.advance()
-            self._emit_partials(
-                "service",
-                p,
-                self.log_parts,
-                closed,
-                proc.frontier,
-                force_mark=empty_tick or proc.frontier != before,
+            self._partials(
+                "service", p, self.log_parts, closed, proc.frontier, empty_tick or proc.frontier != before, outputs
             )
-            self._save(self.service_table, p, f"service:{p}".encode(), proc)
+            key = f"service:{p}".encode()
+            batch = self._commit_outputs(key, outputs)
+            self._save(self.service_table, p, key, proc.to_dict())
+            self._flush_outputs(key, batch)
         m.RECEIVED.labels(stream="service").inc(received)
         m.LATE.labels(stream="service").inc(late)
         m.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def process_merge_batch(self, events: list[Any]) -> None:
         touched: set[str] = set()
+        outs: dict[str, Outputs] = {}
         for event in events:
             msg = event.message
-            body = orjson.loads(msg.value)
-            kind = body["kind"]
-            merger = self.merger(kind)
+            try:
+                body = orjson.loads(msg.value)
+                kind = body["kind"]
+                merger = self.merger(kind)
+            except Exception:  # an internal topic, but never let one record stop the worker
+                m.DISCARDED.labels(reason="bad_partial").inc()
+                continue
             if msg.offset <= merger.offset:
                 continue
             merger.offset = msg.offset
@@ -459,14 +526,20 @@ class StreamsApp:
             if body["t"] == "partial":
                 merger.add_partial(body["p"], body["chunk"], body["ws"], body["aggs"])
                 continue
-            out_topic = self.t_qoe_metrics if kind == "qoe" else self.t_service_metrics
+            role = "qoe_metrics" if kind == "qoe" else "service_metrics"
+            outputs = outs.setdefault(kind, [])
             for record in merger.mark(body["p"], body["parts"], body["frontier"]):
-                self._send(out_topic, window_doc_id(record).encode(), record)
+                outputs.append((role, window_doc_id(record).encode(), orjson.dumps(record), None))
                 m.WINDOWS_EMITTED.labels(stream=kind).inc()
+                if record.get("revision"):
+                    m.WINDOWS_REVISED.labels(stream=kind).inc()
         for kind in sorted(self.mergers):
             # every merger state carries the latest offset, so each one is saved on each batch
             if touched:
-                self._save(self.merge_table, 0, f"merge:{kind}".encode(), self.mergers[kind])
+                key = f"merge:{kind}".encode()
+                batch = self._commit_outputs(key, outs.get(kind, []))
+                self._save(self.merge_table, 0, key, self.mergers[kind].to_dict())
+                self._flush_outputs(key, batch)
 
     def send_ticks(self) -> None:
         """Advance the clocks of quiet, caught-up partitions by the wall time that passed while

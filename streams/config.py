@@ -23,6 +23,9 @@ class StreamsConfig(Strict):
     batch_wait_s: float = Field(default=0.5, gt=0)
     # Closed sessions are remembered this long (event time) so late events are not re-summarised.
     tombstone_s: float = Field(default=3600.0, ge=0)
+    # Event ids are kept this long behind their session's newest event (duplicates are dropped);
+    # an event further behind its session than this is dead-lettered, as it cannot be checked.
+    dedup_window_s: float = Field(default=600.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # Largest state snapshot (one per partition) the changelog accepts.
     max_state_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)

@@ -25,7 +25,8 @@ INVALID_JSON: Final = "invalid_json"
 INVALID_RECORD: Final = "invalid_record"
 OUT_OF_BOUNDS: Final = "clock_bounds"
 PROCESSING_ERROR: Final = "processing_error"
-ERROR_TYPES: Final = (INVALID_JSON, INVALID_RECORD, OUT_OF_BOUNDS, PROCESSING_ERROR)
+TOO_OLD: Final = "too_old"  # too far behind its session to be checked for duplicates
+ERROR_TYPES: Final = (INVALID_JSON, INVALID_RECORD, OUT_OF_BOUNDS, PROCESSING_ERROR, TOO_OLD)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ DISCARDED = Counter("playscope_streams_discarded_events_total", "Records not use
 LATE = Counter("playscope_streams_late_events_total", "Records whose window had closed", ["stream"])
 SESSIONS_EMITTED = Counter("playscope_streams_sessions_emitted_total", "Session summaries sent")
 WINDOWS_EMITTED = Counter("playscope_streams_windows_emitted_total", "Window records sent", ["stream"])
+WINDOWS_REVISED = Counter(
+    "playscope_streams_windows_revised_total", "Window records emitted again with a higher revision", ["stream"]
+)
 OPEN_SESSIONS = Gauge("playscope_streams_open_sessions", "Sessions open on this worker")
 CONSUMER_LAG = Gauge(
     "playscope_streams_consumer_lag",
