@@ -1,4 +1,4 @@
-"""Agent parsers: the formats they read, and fuzzing (only ValidationError may escape)."""
+"""Agent parsers: the formats they read, the numbers they refuse, and fuzzing (only ValidationError may escape)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,31 @@ def test_json_and_regex_parsers() -> None:
 def test_json_parser_rejects_with_validation_error(line: str) -> None:
     with pytest.raises(ValidationError):
         parse_json(line)
+
+
+@pytest.mark.parametrize("ts", ["\u00b2", "7" * 5000, "\u0661\u0662\u0663", "1" * 19])
+def test_regex_ts_that_int_cannot_read_is_refused_with_a_reason(ts: str) -> None:
+    """``"²".isdigit()`` is true and ``int()`` of it raises, as does ``int()`` of a 5,000-digit
+    string: such a ``ts`` used to escape as ValueError and stop the agent for good."""
+    parse = regex_parser(r"^(?P<ts>\S+) (?P<message>.*)$")
+    with pytest.raises(ValidationError) as caught:
+        validate_log_record({**parse(f"{ts} hello"), "service": "svc"})
+    assert caught.value.field == "ts" and caught.value.reason
+
+
+@pytest.mark.parametrize("field,line", [
+    ("bytes", COMBINED.replace(" 1234 ", f" {'9' * 5000} ")),
+    ("bytes", COMBINED.replace(" 1234 ", f" {'9' * 19} ")),
+    ("status", r"(?P<status>.+) (?P<message>.*)"),
+])
+def test_numbers_beyond_bounds_are_validation_errors(field: str, line: str) -> None:
+    if line.startswith("(?P"):
+        with pytest.raises(ValidationError) as caught:
+            regex_parser(line)("\u00b2\u00b3\u00b9 hi")
+    else:
+        with pytest.raises(ValidationError) as caught:
+            parse_combined(line)
+    assert caught.value.field == field and "not an integer" in caught.value.reason
 
 
 def test_config_rejects_unknown_parser_and_bad_regex() -> None:
