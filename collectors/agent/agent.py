@@ -2,7 +2,8 @@
 
 Batches are shipped in order with at most ``max_in_flight`` outstanding; a file's checkpoint
 moves only when every batch up to and including the one holding its lines is confirmed, so a
-kill -9 repeats at most the unconfirmed batches and loses nothing.
+kill -9 repeats at most the unconfirmed batches (and the last second of confirmed ones, as
+checkpoints are written and fsynced at most once a second) and loses nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ RETRY_MAX_S = 5.0  # the longest wait before a failed batch is sent again
 class _Batch:
     runs: list[Run]  # the records, by topic, in produce_batch form
     size: int
-    offsets: dict[str, int]  # fingerprint -> end offset of the last complete record in the batch
+    # fingerprint -> (end offset of the last complete record in the batch, the bytes before it)
+    offsets: dict[str, tuple[int, bytes]]
     lines: int
     done: threading.Event = field(default_factory=threading.Event)
     ok: bool = False
@@ -59,6 +61,7 @@ class _Pending:
 
     lines: list[bytes]
     end_offset: int
+    tail: bytes
     path: str
     since: float
 
@@ -91,7 +94,7 @@ class Agent:
         self.stop_event = threading.Event()
         self._logs: list[Message] = []
         self._dead: list[Message] = []
-        self._offsets: dict[str, int] = {}
+        self._offsets: dict[str, tuple[int, bytes]] = {}
         self._lines = 0
         self._last_flush = time.monotonic()
 
@@ -104,7 +107,7 @@ class Agent:
             now = time.monotonic()
             if now - last_discover >= poll_s:
                 for source in self.inputs:
-                    source.tailer.discover(dict(self.checkpoints.offsets))
+                    source.tailer.discover(self.checkpoints.offsets, self.checkpoints.tails)
                 last_discover = now
             read = self.step()
             self.sink.poll(0 if read else poll_s / 2)  # delivery reports; the idle wait
@@ -170,10 +173,11 @@ class Agent:
             self._emit_pending(source, line.fingerprint)
             pending = None
         if pending is None:
-            source.pending[line.fingerprint] = _Pending([line.text], line.end_offset, line.path, time.monotonic())
+            source.pending[line.fingerprint] = _Pending([line.text], line.end_offset, line.tail, line.path,
+                                                        time.monotonic())
         else:
             pending.lines.append(line.text)
-            pending.end_offset = line.end_offset
+            pending.end_offset, pending.tail = line.end_offset, line.tail
             pending.since = time.monotonic()
 
     def _expire_multiline(self, source: _Input) -> None:
@@ -187,7 +191,7 @@ class Agent:
 
     def _emit_pending(self, source: _Input, fp: str) -> None:
         pending = source.pending.pop(fp)
-        self._add(source, Chunk(fp, pending.path, [b"\n".join(pending.lines)], pending.end_offset))
+        self._add(source, Chunk(fp, pending.path, [b"\n".join(pending.lines)], pending.end_offset, pending.tail))
 
     def _add(self, source: _Input, chunk: Chunk) -> None:
         """Parse, complete and validate each line of ``chunk`` into a record for Kafka (or a
@@ -204,7 +208,7 @@ class Agent:
                 doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
                                         host=self.config.host)
                 dead.append({"value": encode(doc), "key": None})
-        self._offsets[chunk.fingerprint] = chunk.end_offset
+        self._offsets[chunk.fingerprint] = (chunk.end_offset, chunk.tail)
         self._lines += len(chunk.lines)
 
     def _record(self, source: _Input, text: str, path: str) -> dict[str, Any]:
@@ -256,9 +260,9 @@ class Agent:
                 break
             self.in_flight.popleft()
             SENT.inc(head.size)
-            for fp, offset in head.offsets.items():
-                self.checkpoints.advance(fp, offset)
+            for fp, (offset, tail) in head.offsets.items():
+                self.checkpoints.advance(fp, offset, tail)
             advanced = True
-        if advanced:
-            self.checkpoints.save()
+        if advanced or self.checkpoints.dirty:
+            self.checkpoints.save()  # at most once a second; a later call writes what is left
         IN_FLIGHT.set(len(self.in_flight))

@@ -65,7 +65,7 @@ class AgentConfig(Strict):
     poll_interval_ms: int = Field(default=200, ge=10)
     read_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
-    fingerprint_bytes: int = Field(default=256, ge=16)
+    fingerprint_bytes: int = Field(default=1024, ge=16)  # first bytes that identify a file (tailer.py)
     metrics_port: int | None = None  # None: 9181; 0: any free port
 
 
