@@ -26,10 +26,11 @@ from playscope.stack.provision import ensure_topics
 
 
 def _write(path: Path, count: int) -> None:
+    base = int(time.time() * 1000) - 3_600_000  # recent: the agent refuses ts outside SPEC 4's bounds
     with open(path, "wb") as handle:
         for start in range(0, count, 10_000):
             handle.write(b"".join(
-                orjson.dumps({"ts": 1_795_307_712_000 + i, "level": "INFO", "route": "/play", "status": 200,
+                orjson.dumps({"ts": base + i, "level": "INFO", "route": "/play", "status": 200,
                               "latency_ms": 12.5, "message": f"GET /play {i}"}) + b"\n"
                 for i in range(start, min(count, start + 10_000))))
 

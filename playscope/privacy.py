@@ -154,6 +154,31 @@ class Pseudonymizer:
         return f'"{name}":"{hashed}"'.encode()
 
 
+_ADDRESS_LIKE = re.compile(r"[0-9A-Fa-f:.]{3,}")
+
+
+def addresses_in(text: str) -> list[str]:
+    """The IPv4 and IPv6 addresses written in free text (an IPv4 ``address:port`` gives the
+    address): for lines no parser could read, whose client address is not in a field."""
+    found: list[str] = []
+    for match in _ADDRESS_LIKE.finditer(text):
+        token = match.group(0).rstrip(".:").lstrip(".")
+        if token.startswith(":") and not token.startswith("::"):
+            token = token[1:]
+        if "." not in token and ":" not in token:
+            continue
+        for candidate in (token, token.rsplit(":", 1)[0] if token.count(":") == 1 else ""):
+            if not candidate:
+                continue
+            try:
+                ipaddress.ip_address(candidate)
+            except ValueError:
+                continue
+            found.append(candidate)
+            break
+    return found
+
+
 def normalise_ip(value: str) -> str:
     """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4); other text as is."""
     text = value.split(",")[0].strip()  # X-Forwarded-For: the client is the first address
@@ -164,6 +189,21 @@ def normalise_ip(value: str) -> str:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
     return addr.compressed
+
+
+def privacy_of(settings: Settings) -> PrivacyConfig:
+    """The ``privacy:`` section for the agent and the SDK: the top-level one, or the collector's
+    older ``collector.privacy`` alias when only that is written (as the collector reads it)."""
+    raw = settings.raw("collector").get("privacy")
+    if raw is None:
+        return settings.privacy
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{settings.source_file or 'configuration'}: collector.privacy must be a mapping")
+    try:
+        alias = PrivacyConfig.model_validate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{settings.source_file or 'configuration'}: collector.privacy: {exc}") from None
+    return resolve_privacy(settings, alias, alias_set=True)
 
 
 def resolve_privacy(settings: Settings, alias: PrivacyConfig | None = None, alias_name: str = "collector.privacy",

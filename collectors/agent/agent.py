@@ -4,6 +4,13 @@ Batches are shipped in order with at most ``max_in_flight`` outstanding; a file'
 moves only when every batch up to and including the one holding its lines is confirmed, so a
 kill -9 repeats at most the unconfirmed batches (and the last second of confirmed ones, as
 checkpoints are written and fsynced at most once a second) and loses nothing.
+
+No line can stop the agent: whatever a parser, the validator or the enrichment raises makes
+that line a dead letter with the reason, and the next line goes on; a record too large for
+Kafka (``max_record_bytes``) is one too, with its original cut to ``DEADLETTER_ORIGINAL_MAX``.
+Records get the same treatment as at the collector: identifiers pseudonymised (the top-level
+``privacy:`` section; client addresses in dead-lettered lines too), and ``ts`` bounded against
+the moment the line was read (SPEC 4).
 """
 
 from __future__ import annotations
@@ -15,10 +22,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Counter, Gauge
-
 from collectors.agent.checkpoint import Checkpoints
 from collectors.agent.config import AgentConfig, InputConfig
+from collectors.agent.metrics import BROKER_UP, DISCARDED, ERRORS, IN_FLIGHT, RECEIVED, SENT
 from collectors.agent.parsers import PARSERS, Parser
 from collectors.agent.sinks import SINKS
 from collectors.agent.tailer import Chunk, Line, Tailer
@@ -27,19 +33,14 @@ from playscope import topics
 from playscope.config import Settings
 from playscope.deadletter import deadletter_record
 from playscope.errors import ValidationError
-from playscope.events import validate_log_record
+from playscope.events import check_clock, validate_log_record
 from playscope.logs import log_event
+from playscope.privacy import Pseudonymizer, addresses_in, privacy_of
 
 log = logging.getLogger("playscope.agent")
 
-RECEIVED = Counter("playscope_agent_received_events_total", "Records read from files")
-SENT = Counter("playscope_agent_sent_events_total", "Records confirmed by the sink")
-DISCARDED = Counter("playscope_agent_discarded_events_total", "Records dead-lettered (unparseable)")
-ERRORS = Counter("playscope_agent_errors_total", "Errors by type", ["error_type"])
-IN_FLIGHT = Gauge("playscope_agent_in_flight_batches", "Batches waiting for confirmation")
-BROKER_UP = Gauge("playscope_agent_broker_up",
-                  "1 when the sink reaches Kafka (the http sink: when the collector accepts)")
 RETRY_MAX_S = 5.0  # the longest wait before a failed batch is sent again
+DEADLETTER_ORIGINAL_MAX = 64 * 1024  # what a dead letter keeps of its line (as the collector)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class _Input:
         self.pending: dict[str, _Pending] = {}
         self.fields = tuple(config.fields.items())  # read once: _record runs for every line
         self.service = config.service
+        self.json = config.parser == "json"  # a rejected line may still be a JSON object
 
 
 class Agent:
@@ -86,6 +88,12 @@ class Agent:
         self.config = config
         self.inputs = [_Input(cfg, config) for cfg in config.inputs]
         self.checkpoints = Checkpoints(config.checkpoint_file)
+        self.privacy = Pseudonymizer(privacy_of(settings))
+        if not self.privacy.enabled:
+            log_event(log, "agent.privacy_disabled", level=logging.WARNING,
+                      detail="privacy.secret is not set: profile_id is shipped as read, IP fields dropped")
+        self.ahead_ms, self.behind_ms = settings.clock_bounds_ms()
+        self._received_ms = 0  # when the lines being turned into records were read
         self.sink = SINKS[config.sink.type](settings, config.sink)
         BROKER_UP.set_function(lambda: 1.0 if self.sink.broker_up else 0.0)
         self.topic_logs = settings.topic(topics.SERVICE_LOGS)
@@ -196,20 +204,43 @@ class Agent:
     def _add(self, source: _Input, chunk: Chunk) -> None:
         """Parse, complete and validate each line of ``chunk`` into a record for Kafka (or a
         dead letter with the reason), and note how far the file has been taken."""
-        logs, dead, path = self._logs, self._dead, chunk.path
+        logs, path = self._logs, chunk.path
         record_of = self._record
+        max_bytes = self.config.max_record_bytes
+        self._received_ms = int(time.time() * 1000)
         for raw in chunk.lines:
             try:
                 record = record_of(source, raw.decode("utf-8", errors="replace"), path)
-                logs.append({"value": encode(record), "key": record["service"].encode()})
+                value = encode(record)
+                if len(value) > max_bytes:
+                    raise ValidationError("", f"{len(value)} bytes once encoded; at most {max_bytes} per record "
+                                              "(max_record_bytes)")
+                logs.append({"value": value, "key": record["service"].encode()})
             except ValidationError as exc:
-                DISCARDED.inc()
-                ERRORS.labels("parse").inc()
-                doc = deadletter_record(raw, exc.reason, "agent", field=exc.field, path=path,
-                                        host=self.config.host)
-                dead.append({"value": encode(doc), "key": None})
+                self._dead_letter(source, raw, exc.field, exc.reason, path, "parse")
+            except Exception as exc:  # nothing a line does may stop the agent
+                self._dead_letter(source, raw, "", f"cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",
+                                  path, "exception")
         self._offsets[chunk.fingerprint] = (chunk.end_offset, chunk.tail)
         self._lines += len(chunk.lines)
+
+    def _dead_letter(self, source: _Input, raw: bytes, field: str, reason: str, path: str, error_type: str) -> None:
+        """The line as read (cut to ``DEADLETTER_ORIGINAL_MAX``), with the client addresses in
+        it pseudonymised, and the reason."""
+        DISCARDED.inc()
+        ERRORS.labels(error_type).inc()
+        extra: dict[str, Any] = {}
+        if len(raw) > DEADLETTER_ORIGINAL_MAX:
+            extra = {"original_truncated": True, "original_size": len(raw)}
+            raw = raw[:DEADLETTER_ORIGINAL_MAX].decode("utf-8", errors="ignore").encode()
+        try:
+            original: Any = self.privacy.scrub_original(raw) if source.json else raw
+            if isinstance(original, bytes):
+                original = self.privacy.scrub_text(original, addresses_in(original.decode("utf-8", errors="replace")))
+        except Exception as exc:  # scrubbing failed: keep nothing rather than a raw address
+            original, extra = b"", {**extra, "original_error": type(exc).__name__}
+        doc = deadletter_record(original, reason, "agent", field=field, path=path, host=self.config.host, **extra)
+        self._dead.append({"value": encode(doc), "key": None})
 
     def _record(self, source: _Input, text: str, path: str) -> dict[str, Any]:
         record = source.parse(text)
@@ -219,7 +250,9 @@ class Agent:
             record.setdefault("service", source.service)
         record.setdefault("host", self.config.host)
         record["source_file"] = path
-        return validate_log_record(record)
+        record = validate_log_record(record)
+        check_clock(record, self._received_ms, self.ahead_ms, self.behind_ms)
+        return self.privacy.apply(record)
 
     # -- shipping and confirmation -------------------------------------------------------------
     def _ship(self) -> None:

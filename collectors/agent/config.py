@@ -65,6 +65,9 @@ class AgentConfig(Strict):
     poll_interval_ms: int = Field(default=200, ge=10)
     read_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    # A record larger than this once encoded is dead-lettered (its original cut): Kafka would
+    # refuse it for good (the producer's message.max.bytes is 1 MB) and the agent would stall.
+    max_record_bytes: int = Field(default=900_000, ge=1024, le=1_000_000)
     fingerprint_bytes: int = Field(default=1024, ge=16)  # first bytes that identify a file (tailer.py)
     metrics_port: int | None = None  # None: 9181; 0: any free port
 

@@ -26,6 +26,7 @@ from collectors.agent.sinks import HttpSink
 from playscope import topics
 from playscope.config import Settings, load_settings
 from playscope.stack.ports import free_port
+from playscope.timeparse import ms_to_rfc3339
 
 
 def _line(i: int) -> bytes:
@@ -103,10 +104,11 @@ def test_rename_and_copytruncate_rotation_exact_accounting(kafka_settings: Setti
 def test_multiline_stack_traces_and_dead_letters(kafka_settings: Settings, tmp_path: Path) -> None:
     settings = kafka_settings
     log_file = tmp_path / "svc.log"
+    day = ms_to_rfc3339(RECENT_TS)[:11]  # recent: inside SPEC 4's clock bounds
     log_file.write_text(
-        "2026-11-22T01:00:00Z ERROR boom\nTraceback (most recent call last):\n  File x, line 1\n"
-        "ValueError: bad\n2026-11-22T01:00:01Z INFO fine\nthis line has no timestamp\n"
-        "2026-11-22T01:00:02Z INFO last\n")
+        f"{day}01:00:00Z ERROR boom\nTraceback (most recent call last):\n  File x, line 1\n"
+        f"ValueError: bad\n{day}01:00:01Z INFO fine\nthis line has no timestamp\n"
+        f"{day}01:00:02Z INFO last\n")
     config = AgentConfig(
         inputs=[{"paths": [str(log_file)], "parser": "regex", "service": "svc",
                  "pattern": r"^(?P<ts>\S+Z) (?P<level>[A-Z]+) (?P<message>(?s:.*))",
