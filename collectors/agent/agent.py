@@ -26,7 +26,7 @@ from collectors.agent.checkpoint import Checkpoints
 from collectors.agent.config import AgentConfig, InputConfig
 from collectors.agent.metrics import BROKER_UP, DISCARDED, ERRORS, IN_FLIGHT, RECEIVED, SENT
 from collectors.agent.parsers import PARSERS, Parser
-from collectors.agent.sinks import SINKS
+from collectors.agent.sinks import DEADLETTER_ORIGINAL_MAX, SINKS
 from collectors.agent.tailer import Chunk, Line, Tailer
 from collectors.delivery import Message, Run, encode
 from playscope import topics
@@ -40,7 +40,6 @@ from playscope.privacy import Pseudonymizer, addresses_in, privacy_of
 log = logging.getLogger("playscope.agent")
 
 RETRY_MAX_S = 5.0  # the longest wait before a failed batch is sent again
-DEADLETTER_ORIGINAL_MAX = 64 * 1024  # what a dead letter keeps of its line (as the collector)
 
 
 @dataclass

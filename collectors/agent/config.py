@@ -53,6 +53,13 @@ class SinkConfig(Strict):
     url: str = "http://127.0.0.1:8080"  # the HTTP collector (type: http)
     api_key: str | None = Field(default=None, repr=False)
     timeout_s: float = Field(default=30.0, gt=0)
+    # type: http. Bodies stay within the collector's limits (its max_body_bytes, 5 MiB, and
+    # max_events_per_request, 5000); the collector takes no dead letters, so the agent's own go
+    # to this file (NDJSON; past deadletter_max_bytes it becomes <name>.1 and a new one starts).
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_items_per_request: int = Field(default=5000, ge=1)
+    deadletter_file: Path = Path(".playscope/agent/deadletter.ndjson")
+    deadletter_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class AgentConfig(Strict):

@@ -4,6 +4,8 @@ does not stop on the same line again, and no raw client IP reaches Kafka."""
 
 from __future__ import annotations
 
+import base64
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -12,12 +14,14 @@ from typing import Any
 
 import orjson
 from collector_helpers import RECENT_TS, read_topic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from helpers import wait_for
 
 from collectors.agent.agent import SENT, Agent
 from collectors.agent.config import AgentConfig
 from playscope import topics
 from playscope.config import PrivacyConfig, Settings
+from playscope.kafka import admin_config
 from playscope.privacy import Pseudonymizer
 
 SECRET = "a-test-secret-of-32-characters!!"
@@ -180,3 +184,35 @@ def test_without_a_secret_client_ip_is_dropped_and_redacted(kafka_settings: Sett
     assert "client_ip" not in record
     assert "198.51.100.23" not in record["message"] and record["message"].startswith("redacted - - [")
 
+
+def test_a_record_kafka_refuses_for_good_is_a_dead_letter_and_the_agent_goes_on(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    """A topic whose max.message.bytes is below the agent's max_record_bytes: the broker refuses
+    the large record for good. It becomes a dead letter with Kafka's reason; the batch is not
+    sent again for ever (which would also repeat the records Kafka took), and later lines go."""
+    settings = kafka_settings
+    logs_topic = settings.topic(topics.SERVICE_LOGS)
+    admin = AdminClient(admin_config(settings.kafka))
+    resource = ConfigResource(ConfigResource.Type.TOPIC, logs_topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "4096", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    app = tmp_path / "app.log"
+    noise = base64.b64encode(os.urandom(30_000)).decode()  # lz4 cannot shrink it below the limit
+    app.write_bytes(_json_line(0) + _json_line(1, noise))
+    config = _config(tmp_path, [{"paths": [str(app)], "service": "app"}])
+    run = Running(settings, config)
+    try:
+        run.wait_confirmed(2)
+        with open(app, "ab") as handle:
+            handle.write(b"".join(_json_line(i) for i in range(2, 12)))
+        run.wait_confirmed(12)
+    finally:
+        run.stop()
+    records = read_topic(settings, logs_topic, 10)
+    dead = read_topic(settings, settings.topic(topics.DEADLETTER), 1)
+    shipped = sorted(r["seq"] for r in records)
+    refused = sorted(orjson.loads(d["original"])["seq"] for d in dead)
+    assert 1 in refused and "Kafka refused it for good" in dead[refused.index(1)]["reason"]
+    assert sorted(shipped + refused) == list(range(12)), "each line once: shipped or dead-lettered"
+    assert set(range(2, 12)) <= set(shipped)
