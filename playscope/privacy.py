@@ -122,6 +122,15 @@ class Pseudonymizer:
         return self._replace_in_text(text.decode("utf-8", errors="surrogateescape"), addresses).encode(
             "utf-8", errors="surrogateescape")
 
+    def apply_copy(self, record: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`apply` without touching ``record``: a scrubbed copy when something in it is to
+        be replaced (the SDK's callers keep their own dicts), else ``record`` itself. Values
+        JSON cannot hold are turned into text (``str``) in the copy."""
+        if self._fields.isdisjoint(record) and _NESTED.isdisjoint(map(type, record.values())):
+            return record
+        copy = orjson.loads(orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS))
+        return self.apply(copy)
+
     def scrub_original(self, original: Any) -> Any:
         """The original of a rejected record, as it will be dead-lettered: fields pseudonymised
         when it is a JSON object, string values of those fields rewritten in raw text."""
