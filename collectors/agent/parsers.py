@@ -1,7 +1,7 @@
 """Line parsers, registered by name in :data:`PARSERS`: text line -> partial SPEC 5 record.
 
 A parser raises :class:`playscope.errors.ValidationError` for a line it cannot read; the agent
-dead-letters that line with the reason. Nothing else may escape (fuzzed in the tests); numbers
+dead-letters that line with the reason. Nothing else may escape (fuzzed in tests/fuzz/); numbers
 are read only from ASCII digits of bounded length (``"²".isdigit()`` is true and ``int()`` of it
 raises, as does ``int()`` of a 5,000-digit string).
 """
