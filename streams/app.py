@@ -211,9 +211,10 @@ class StreamsApp:
         self._register()
 
     # -- state -----------------------------------------------------------------------------
-    # Each processor's meta value (offsets, clock, windows, outbox) is written last in a batch,
-    # after the entries it depends on, on the same changelog partition: if the meta landed,
-    # everything before it did too.
+    # Each processor's meta value (offsets, clock, windows, outbox, and for sessions the entries
+    # the batch changed) is the one write of a batch that lands or not as a whole; a session's
+    # own entry, written after it on the same changelog partition, is only its durable home
+    # once later metas no longer carry it.
     def _track(self, table: Any, key: bytes, partition: int) -> None:
         """Tell the store which partition a key we wrote belongs to, as recovery does, so a
         revoked partition's keys are dropped with it."""
@@ -228,7 +229,7 @@ class StreamsApp:
         else:
             table.data[key] = blob
         self._track(table, key, partition)
-        table.send_changelog(partition, key, blob)
+        self.app.track(table.send_changelog(partition, key, blob))
 
     def _load(self, table: Any, key: bytes, fresh: Callable[[], Any], entries: bytes | None = None) -> Any:
         """A processor from its table value (and, for sessions, its entries under ``entries``);
@@ -242,6 +243,11 @@ class StreamsApp:
                 n = len(entries)
                 raw["sessions"] = {k[n:].decode(): orjson.loads(v) for k, v in table.data.items()
                                    if v and k.startswith(entries)}
+                for sid, entry in (raw.pop("changed", None) or {}).items():  # the meta's batch wins
+                    if entry is None:
+                        raw["sessions"].pop(sid, None)
+                    else:
+                        raw["sessions"][sid] = entry
             proc.load(raw)
             outbox.load(raw.get("outbox"))
             outbox.resend_all(self._send_output)
@@ -252,11 +258,18 @@ class StreamsApp:
         self._write(table, partition, key, orjson.dumps(meta, option=orjson.OPT_NON_STR_KEYS))
 
     def _save_qoe(self, p: int, proc: QoePartition) -> None:
+        """The meta value first, holding this batch's session entries too, then those entries
+        under their own keys. Only one value lands atomically: with the entries written first, a
+        kill between them and the meta restored entries that already held events the restored
+        windows lacked (replayed, they were refused as duplicates and lost to the windows)."""
+        changes = proc.session_changes()
+        meta = proc.meta_dict()
+        meta["changed"] = dict(changes)
+        self._save(self.qoe_table, p, f"qoe:{p}".encode(), meta)
         prefix = f"qoe:{p}:s:".encode()
-        for sid, entry in proc.session_changes():
+        for sid, entry in changes:
             blob = None if entry is None else orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS)
             self._write(self.qoe_table, p, prefix + sid.encode(), blob)
-        self._save(self.qoe_table, p, f"qoe:{p}".encode(), proc.meta_dict())
 
     def qoe_partition(self, p: int) -> QoePartition:
         proc = self.qoe.get(p)
@@ -308,7 +321,7 @@ class StreamsApp:
     def _send_output(
         self, role: str, key: bytes | None, value: bytes, partition: int | None, done: Callable[[Any], None]
     ) -> None:
-        fut = self.roles[role].send_soon(key=key, value=value, partition=partition)
+        fut = self.app.track(self.roles[role].send_soon(key=key, value=value, partition=partition))
         fut.add_done_callback(done)
 
     def _commit_outputs(self, key: bytes, outputs: Outputs) -> int | None:

@@ -12,7 +12,8 @@ as (topic-partition, records) pairs, synchronously, and then
 acknowledged in bulk so Faust commits them as usual. Records of every other topic (changelogs
 during recovery, the partials topic) take Faust's normal path. The handler runs without yielding to the event loop,
 so no rebalance can interleave with a batch; state written by the handler is sent before the
-records are acknowledged, and Faust flushes the producer before it commits.
+records are acknowledged, and no offset is committed before every record the producer holds
+has reached Kafka (:meth:`BulkConsumer._commit_offsets`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ Handler = Callable[[list[tuple[Any, list[Any]]]], None]  # [(topic-partition, re
 
 class BulkConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering registered topics a whole fetch at a time."""
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """Commit only once every state write and output sent so far is acknowledged.
+
+        Faust flushes its producer before a commit, but its buffer's flush gives up after 0.1 s
+        without a send (``ProducerBuffer.flush_atmost``): under load, state still queued there
+        was behind a committed offset, and a kill -9 then lost it for good (the restored state
+        lacked records the group would never deliver again)."""
+        app = cast(BulkApp, self.app)
+        if not await app.wait_sent():
+            return False  # a write failed: the offsets stay where they are, the records come again
+        return cast(bool, await super()._commit_offsets(offsets, start_new_transaction))
 
     def _handlers(self) -> dict[str, Handler]:
         return cast(dict[str, Handler], getattr(self.app, "bulk_handlers", {}))
@@ -175,6 +188,38 @@ class BulkApp(faust.App):
     bulk_handlers: dict[str, Handler]
     bulk_batch_size: int = 10_000
     bulk_batch_wait_s: float = 0.5
+    _unacked: set[Any] | None = None
+    _failed: int = 0
+
+    def track(self, fut: Any) -> Any:
+        """Note a send (state or output) that a commit must wait for; returns ``fut``."""
+        if self._unacked is None:
+            self._unacked = set()
+        self._unacked.add(fut)
+        fut.add_done_callback(self._sent)
+        return fut
+
+    def _sent(self, fut: Any) -> None:
+        if self._unacked is not None:
+            self._unacked.discard(fut)
+        if fut.cancelled() or fut.exception() is not None:
+            self._failed += 1
+
+    async def wait_sent(self) -> bool:
+        """Wait until every tracked send is acknowledged; False once one has failed.
+
+        A write fails only after the producer gave up on it (``producer_request_timeout``, 20
+        minutes by default): from then on this process commits nothing, so a restart reads again
+        everything since the last commit that was covered by acknowledged writes."""
+        # The offsets being committed were acknowledged after their writes were tracked, so the
+        # writes tracked now are the ones they depend on (later ones belong to later offsets).
+        pending = list(self._unacked or ())
+        if pending:
+            await asyncio.wait(pending)
+        if self._failed:
+            self.log.error("%d state or output writes failed: offsets are no longer committed; "
+                           "restart the worker", self._failed)
+        return not self._failed
 
     def _new_transport(self) -> Any:
         return BulkTransport(self.conf.broker_consumer, self)

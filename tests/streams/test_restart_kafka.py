@@ -1,8 +1,9 @@
 """SIGKILL a worker mid-stream, restart it: the results equal an uninterrupted run.
 
-Both runs read the same events from their own topics. A run may re-send a record after the
-kill (at-least-once delivery), but never with different content: no session lost or counted
-twice, no window emitted twice with different numbers.
+Once after a third of the sessions are out, and ten times at random moments (mid-batch, during
+a restore, while outputs are in flight). Each run reads the same events from its own topics. A
+run may re-send a record after the kill (at-least-once delivery), but never with different
+content: no session lost or counted twice, no window emitted twice with different numbers.
 """
 
 from __future__ import annotations
@@ -69,7 +70,13 @@ def window_key(r: dict[str, Any]) -> tuple:
     return (r["window_start"], r["group"], r.get("cdn"), r.get("isp"), r.get("device"), r.get("country"))
 
 
-def run(settings: Settings, directory: Path, events: list[dict[str, Any]], kill_after: int | None) -> tuple[dict, dict]:
+def run(
+    settings: Settings,
+    directory: Path,
+    events: list[dict[str, Any]],
+    kill_after: int | None,
+    kill_at_s: list[float] = (),  # type: ignore[assignment]
+) -> tuple[dict, dict]:
     directory.mkdir()
     config = write_config(settings, directory, window_s=2, lateness_s=1, idle_timeout_s=10, batch_size=20)
     produce(settings, topics.PLAYBACK_EVENTS, events)
@@ -81,6 +88,10 @@ def run(settings: Settings, directory: Path, events: list[dict[str, Any]], kill_
         worker.kill()
         time.sleep(1)
         worker = Worker(config, directory / "worker-restarted.log")
+    for i, delay in enumerate(kill_at_s):
+        time.sleep(delay)
+        worker.kill()
+        worker = Worker(config, directory / f"worker-{i}.log")
     try:
         sessions.read_until(lambda r: len({x["session_id"] for x in r}) >= N_SESSIONS, timeout=180)
         windows.read_until(
@@ -105,7 +116,23 @@ def test_sigkill_restart_equals_uninterrupted_run(settings: Settings, tmp_path: 
     ensure_topics(other, partitions=3)
     clean_sessions, clean_windows = run(other, tmp_path / "clean", events, kill_after=None)
     sessions, windows = run(settings, tmp_path / "killed", events, kill_after=N_SESSIONS // 3)
+    assert_same(clean_sessions, clean_windows, sessions, windows)
 
+
+def test_ten_sigkills_at_random_moments_equal_an_uninterrupted_run(settings: Settings, tmp_path: Path) -> None:
+    """Kills 0.2-4 s apart: some land in a restore, some mid-batch, some between a state write
+    and its outputs. Whatever each one interrupted, the end result is the uninterrupted one."""
+    events = workload(seed=11)
+    rng = random.Random(11)
+    other = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "u."})
+    ensure_topics(other, partitions=3)
+    clean_sessions, clean_windows = run(other, tmp_path / "clean", events, kill_after=None)
+    kills = [rng.uniform(0.2, 4.0) for _ in range(10)]
+    sessions, windows = run(settings, tmp_path / "killed", events, kill_after=None, kill_at_s=kills)
+    assert_same(clean_sessions, clean_windows, sessions, windows)
+
+
+def assert_same(clean_sessions: dict, clean_windows: dict, sessions: dict, windows: dict) -> None:
     assert len(clean_sessions) == N_SESSIONS
     assert set(sessions) == set(clean_sessions)
     for sid, versions in sessions.items():
