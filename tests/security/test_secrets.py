@@ -105,7 +105,7 @@ def test_no_secret_in_the_logs_of_a_collector_run(settings: Settings, tmp_path: 
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()  # type: ignore[union-attr]
             time.sleep(0.2)
-        event = {"event_id": "sec-1", "session_id": "s", "ts": 1_795_300_000_000, "type": "session_start",
+        event = {"event_id": "sec-1", "session_id": "s", "ts": int(time.time() * 1000), "type": "session_start",
                  "profile_id": "viewer-42"}
         ok = httpx.post(f"{url}/v1/events", json=[event], headers={"X-API-Key": secrets[3]}, timeout=30)
         assert ok.status_code == 202, ok.text
