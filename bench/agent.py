@@ -35,7 +35,7 @@ def _write(path: Path, count: int) -> None:
                 for i in range(start, min(count, start + 10_000))))
 
 
-WARM_UP = orjson.dumps({"ts": 1_795_307_712_000, "service": "bench", "message": "warm-up"})
+WARM_UP = orjson.dumps({"ts": int(time.time() * 1000), "service": "bench", "message": "warm-up"})
 
 
 def baseline(settings: Settings, path: Path) -> tuple[float, float]:

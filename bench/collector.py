@@ -25,7 +25,8 @@ from playscope.kafka import producer_config
 from playscope.stack.ports import free_port
 from playscope.stack.provision import ensure_topics
 
-TS = 1_795_307_712_000
+# recent: the collector dead-letters a ts outside SPEC 4's bounds (7 days behind, 5 minutes ahead)
+TS = int(time.time() * 1000) - 3_600_000
 
 
 def _events(count: int, salt: str) -> list[dict[str, Any]]:
