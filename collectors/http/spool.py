@@ -1,7 +1,10 @@
 """A bounded on-disk spool for the time Kafka is unreachable, replayed in order when it returns.
 
 Records are appended (and fsync'ed before the client gets its 202) to numbered segment files of
-JSON lines. While anything is spooled, new requests are spooled too, so the replay keeps the
+JSON lines. Every change to the folder itself (a segment created, rewritten, deleted or moved)
+is followed by an fsync of the folder: a file's own fsync does not make its name durable, so a
+power cut could otherwise lose a new segment holding acknowledged records, or bring back a
+replayed one. While anything is spooled, new requests are spooled too, so the replay keeps the
 order in which the collector accepted them. The replay starts by itself once the producer sees
 the broker again. A segment is deleted only after Kafka acknowledged every record in it; when
 a replay fails part-way (the broker went away again), the segment is rewritten with only the
@@ -48,7 +51,9 @@ class Spool:
                  on_replayed: Callable[[int], None] | None = None,
                  on_quarantined: Callable[[int], None] | None = None) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(self.directory.parent)
         self.max_bytes = max_bytes
         self.producer = producer
         self.on_replayed = on_replayed  # records Kafka acknowledged from the spool (a counter)
@@ -177,6 +182,7 @@ class Spool:
             size = segment.stat().st_size
             segment.unlink()
             self._bytes = max(0, self._bytes - size)
+        _fsync_dir(self.directory)  # a replayed segment must not come back after a power cut
         log_event(log, "spool.replayed", segment=segment.name, records=len(records),
                   **({"resumed": True} if self._failing else {}))
         self._failing = False
@@ -185,8 +191,7 @@ class Spool:
     def _quarantine_records(self, segment: Path, refused: list[tuple[Record, str]]) -> None:
         """Keep records Kafka refused for good in ``quarantine/<segment>`` (each line the spool
         line plus the reason), durably, before the segment is rewritten without them."""
-        folder = self.directory / QUARANTINE
-        folder.mkdir(exist_ok=True)
+        folder = self._quarantine_folder()
         data = b"".join(orjson.dumps([topic, key.decode(errors="replace") if key else None,
                                       value.decode(errors="replace"), reason]) + b"\n"
                         for (topic, key, value), reason in refused)
@@ -202,8 +207,7 @@ class Spool:
 
     def _quarantine_segment(self, segment: Path, reason: str) -> None:
         """Move a segment that cannot be read to ``quarantine/`` (kept for inspection)."""
-        folder = self.directory / QUARANTINE
-        folder.mkdir(exist_ok=True)
+        folder = self._quarantine_folder()
         with self._lock:
             try:
                 size = segment.stat().st_size
@@ -212,11 +216,19 @@ class Spool:
                 size, lines = 0, 0
             os.replace(segment, folder / segment.name)
             _fsync_dir(folder)
+            _fsync_dir(self.directory)
             self._bytes = max(0, self._bytes - size)
         if self.on_quarantined is not None:
             self.on_quarantined(lines)
         log_event(log, "spool.quarantined", level=logging.ERROR, segment=segment.name, records=lines,
                   reason=reason[:300], folder=str(folder))
+
+    def _quarantine_folder(self) -> Path:
+        folder = self.directory / QUARANTINE
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            _fsync_dir(self.directory)
+        return folder
 
     def _keep(self, segment: Path, records: list[Record]) -> None:
         """Replace ``segment`` by ``records`` (atomically: a crash leaves the old or the new)."""
@@ -230,6 +242,7 @@ class Spool:
             before = segment.stat().st_size
             os.replace(tmp, segment)
             self._bytes = max(0, self._bytes - before + len(data))
+        _fsync_dir(self.directory)  # else a power cut may bring back records Kafka already has
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -322,15 +335,20 @@ def adopt_orphans(base: Path, workers: int) -> int:
         if not suffix.isdigit() or int(suffix) < workers:
             continue
         target = worker_directory(base, int(suffix) % workers)
-        target.mkdir(parents=True, exist_ok=True)
+        if not target.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(target.parent)
         existing = sorted(target.glob("spool-*.ndjson"))
         number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         for segment in sorted(folder.glob("spool-*.ndjson")):
             segment.rename(target / f"spool-{number:012d}.ndjson")
             number += 1
             moved += 1
+        _fsync_dir(target)  # the new names first: a segment must never be in neither folder
+        _fsync_dir(folder)
         if not any(folder.iterdir()):
             folder.rmdir()
+            _fsync_dir(base)
     if moved:
         log_event(log, "spool.adopted", segments=moved, workers=workers)
     return moved

@@ -2,7 +2,8 @@
 
 Records Kafka refuses for good are quarantined (not retried forever with every later request
 queued behind them), a torn last line is cut at start-up, a segment that cannot be read is
-quarantined whole, and a write that fails half-way (a full disk) is rolled back."""
+quarantined whole, and a write that fails half-way (a full disk) is rolled back. Every segment
+created, rewritten, replayed away or moved has its folder fsynced too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import os
 import resource
 import signal
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from collector_helpers import read_topic
 from helpers import wait_for
 
 from collectors.delivery import DeliveryProducer, Record, encode
-from collectors.http.spool import QUARANTINE, Spool, SpoolWriteError
+from collectors.http.spool import QUARANTINE, Spool, SpoolWriteError, adopt_orphans
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
@@ -137,3 +139,63 @@ def test_a_failed_write_is_rolled_back_and_the_spool_keeps_working(kafka_setting
         producer.close(10)
     assert _seqs(settings, topic, 15) == Counter([*range(10), *range(100, 105)])
     assert os.listdir(tmp_path) == []
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every os.fsync from now on, as ("dir" or "file", the path of the descriptor)."""
+    calls: list[tuple[str, str]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        calls.append((kind, os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return calls
+
+
+def test_the_folder_is_fsynced_when_a_segment_is_created_rewritten_or_replayed_away(
+        kafka_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's fsync does not make its name durable: without the folder's, a power cut can
+    lose a new segment of acknowledged records, or bring back one Kafka already has."""
+    settings = kafka_settings
+    topic = settings.topic(topics.PLAYBACK_EVENTS)
+    calls = _record_fsyncs(monkeypatch)
+    folder = tmp_path / "spool"
+    producer = DeliveryProducer(producer_config(settings.kafka, **{"message.max.bytes": 2000}), client="test")
+    try:
+        spool = Spool(folder, 16 * 1024 * 1024, producer)
+        assert calls == [("dir", str(tmp_path))], "the spool folder's own name"
+        calls.clear()
+        assert spool.append_sync(_records(topic, 5))
+        (segment,) = folder.glob("spool-*.ndjson")
+        assert calls == [("file", str(segment)), ("dir", str(folder))], "a new segment's name is durable"
+        calls.clear()
+        assert spool.append_sync(_records(topic, 5, start=5))
+        assert calls == [("file", str(segment))], "an append to an existing segment creates no name"
+        calls.clear()
+        spool._keep(segment, _records(topic, 3, big=frozenset({1})))  # as after a partial replay
+        assert calls == [("file", str(segment.with_suffix(".tmp"))), ("dir", str(folder))]
+        calls.clear()
+        spool.start()  # record 1 is refused for good: quarantined, then the segment deleted
+        wait_for(lambda: not segment.exists() and calls and calls[-1] == ("dir", str(folder)), 30,
+                 "the replayed segment's deletion to be fsynced")
+        spool.stop()
+    finally:
+        producer.close(10)
+    quarantine = folder / QUARANTINE
+    assert calls[:3] == [("dir", str(folder)), ("file", str(quarantine / segment.name)), ("dir", str(quarantine))]
+    assert _seqs(settings, topic, 2) == Counter([0, 2])
+
+
+def test_adopted_segments_are_fsynced_in_their_new_folder_and_the_old_one(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "worker-3"
+    gone.mkdir()
+    (gone / "spool-000000000000.ndjson").write_bytes(b'["t",null,"{}"]\n')
+    calls = _record_fsyncs(monkeypatch)
+    assert adopt_orphans(tmp_path, 2) == 1
+    target = tmp_path / "worker-1"
+    assert (target / "spool-000000000000.ndjson").is_file() and not gone.exists()
+    assert calls == [("dir", str(tmp_path)), ("dir", str(target)), ("dir", str(gone)), ("dir", str(tmp_path))]
