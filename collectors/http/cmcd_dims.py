@@ -67,7 +67,7 @@ class Dimensions:
         for key in ("url", "nor"):
             value = _text(cmcd.get(key))
             if value and "://" in value:
-                mapped = self.cdn_for_host(urlsplit(value).hostname or "")
+                mapped = self.cdn_for_host(_hostname(value))
                 if mapped:
                     return mapped
         own = cmcd.get("cdn")
@@ -76,13 +76,22 @@ class Dimensions:
     def cdn_for_host(self, host: str) -> str | None:
         host = host.lower().rstrip(".")
         if "://" in host:
-            host = (urlsplit(host).hostname or "").lower()
+            host = _hostname(host).lower()
         if host in self.exact:
             return self.exact[host]
         for suffix, cdn in self.suffixes:
             if host.endswith(suffix):
                 return cdn
         return None
+
+
+def _hostname(url: str) -> str:
+    """The host of ``url``; "" when it has none or cannot be read (``http://[::1/x`` makes
+    urlsplit raise), so an unusable media URL leaves the CDN unknown instead of costing the report."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def _text(value: Any) -> str | None:

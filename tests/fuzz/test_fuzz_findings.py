@@ -1,0 +1,29 @@
+"""The bugs the fuzz suite found, one test each, named for what went wrong (no servers)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry
+
+from collectors.http.cmcd_config import CmcdConfig
+from collectors.http.cmcd_ingest import CmcdIngest, TextReport
+from collectors.http.cmcd_metrics import CmcdMetrics
+from playscope.config import Settings
+
+NOW_MS = int(time.time() * 1000)
+
+
+def test_a_media_url_urlsplit_cannot_read_leaves_the_cdn_unknown_not_the_report_refused() -> None:
+    """Found by tests/fuzz/test_cmcd_decoder.py: ``http://[::1/seg`` in ``nor``, ``url`` or a CDN
+    key made urlsplit raise ValueError, so the whole report was refused ("cannot be processed:
+    ValueError") instead of keeping the report with its CDN unknown."""
+    config = CmcdConfig(cdn_hosts={"edge-1.example.net": "akamai"}, cdn_keys=["com.example-cdn"])
+    ingest = CmcdIngest(Settings(), config, CmcdMetrics(CollectorRegistry()))
+    reports = [{"sid": "s-1", "nor": "http://[::1/seg"},
+               TextReport(f'sid="s-2",v=2,e=ps,sta=p,ts={NOW_MS},url="http://[::1/seg"'),
+               {"sid": "s-3", "com.example-cdn": "http://[zz]/x", "cdn": "own"}]
+    mapped = ingest.map_reports(reports, NOW_MS, {})
+    assert all(isinstance(result, list) for result in mapped), mapped
+    assert [len(result) for result in mapped] == [1, 1, 1]
+    assert "cdn" not in mapped[0][0] and "cdn" not in mapped[1][0]
