@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from collectors.http.cmcd_config import CmcdConfig
 from collectors.http.cmcd_ingest import CmcdIngest, TextReport
 from collectors.http.cmcd_metrics import CmcdMetrics
-from playscope.config import Settings
+from playscope.config import Settings, load_settings
+from playscope.errors import ConfigError
 
 NOW_MS = int(time.time() * 1000)
 
@@ -27,3 +30,16 @@ def test_a_media_url_urlsplit_cannot_read_leaves_the_cdn_unknown_not_the_report_
     assert all(isinstance(result, list) for result in mapped), mapped
     assert [len(result) for result in mapped] == [1, 1, 1]
     assert "cdn" not in mapped[0][0] and "cdn" not in mapped[1][0]
+
+
+def test_a_secret_file_that_is_not_utf8_text_or_has_a_nul_in_its_path_is_a_config_error(tmp_path: Path) -> None:
+    """Found by tests/fuzz/test_config_loaders.py: UnicodeDecodeError (a binary secret file) and
+    ValueError (``password_file: "a\\0b"``) escaped load_settings instead of a ConfigError."""
+    (tmp_path / "binary.bin").write_bytes(b"\xff\xfe\x00\x81")
+    config = tmp_path / "playscope.yaml"
+    for value, reason in ((str(tmp_path / "binary.bin"), "not UTF-8 text"), ("a\\0b", "embedded null byte")):
+        config.write_text(f'elasticsearch:\n  password_file: "{value}"\n')
+        with pytest.raises(ConfigError) as caught:
+            load_settings(config, environ={})
+        assert str(caught.value).startswith(f"{config}: elasticsearch.password_file: cannot read ")
+        assert reason in str(caught.value)
