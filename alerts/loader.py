@@ -92,7 +92,8 @@ def load_rules(path: str | Path, environ: dict[str, str] | None = None) -> RuleS
             raise RulesError(f"{where}: top level must be a mapping with 'channels' and 'rules'")
         unknown = set(doc) - {"channels", "rules"}
         if unknown:
-            errors.append(f"{where}: {', '.join(sorted(unknown))}: unknown key (expected channels, rules)")
+            names = ", ".join(sorted(str(key) for key in unknown))  # YAML keys may be numbers or null
+            errors.append(f"{where}: {names}: unknown key (expected channels, rules)")
         channels = doc.get("channels") or {}
         if not isinstance(channels, dict):
             errors.append(f"{where}: channels: must be a mapping of name to channel")

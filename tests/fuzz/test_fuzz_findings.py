@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alerts.loader import RulesError, load_rules
 from collectors.http.cmcd_config import CmcdConfig
 from collectors.http.cmcd_ingest import CmcdIngest, TextReport
 from collectors.http.cmcd_metrics import CmcdMetrics
@@ -43,3 +44,13 @@ def test_a_secret_file_that_is_not_utf8_text_or_has_a_nul_in_its_path_is_a_confi
             load_settings(config, environ={})
         assert str(caught.value).startswith(f"{config}: elasticsearch.password_file: cannot read ")
         assert reason in str(caught.value)
+
+
+def test_a_rules_file_with_a_number_or_null_as_a_top_level_key_is_a_rules_error(tmp_path: Path) -> None:
+    """Found by tests/fuzz/test_config_loaders.py: ``1: x`` at the top of a rules file raised
+    TypeError (the unknown keys were joined as strings) instead of a RulesError naming them."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("1: x\nnull: y\nrules: []\n")
+    with pytest.raises(RulesError) as caught:
+        load_rules(rules, environ={})
+    assert str(caught.value) == f"{rules}: 1, None: unknown key (expected channels, rules)"
