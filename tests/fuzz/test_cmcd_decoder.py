@@ -200,5 +200,5 @@ def test_every_report_maps_to_valid_events_or_a_refusal_with_a_reason(
         assert result, "a report that maps to no event and no refusal"
         for event in result:
             assert validate_playback_event(orjson.loads(orjson.dumps(event))) == event
-    for sample in metrics.ignored.collect()[0].samples:
+    for sample in next(iter(metrics.ignored.collect())).samples:
         assert sample.labels["key"] in KNOWN_KEYS | {"other"} and sample.labels["reason"] in REASONS
