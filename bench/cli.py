@@ -30,6 +30,8 @@ STAGES: dict[str, str] = {
     "indexer": "bench.indexer",
     "freshness": "bench.freshness",
     "alerting": "bench.alerting",
+    # playscope's own: ten times the sustainable request rate (answers, refusals, loss, p99)
+    "surge": "bench.surge",
 }
 
 

@@ -11,6 +11,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_retry_after = ""  # the Retry-After header of the last answer, if any
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -26,9 +27,13 @@ class Connection:
         header = await self.reader.readuntil(b"\r\n\r\n")
         status = int(header[9:12])
         length = 0
+        self.last_retry_after = ""
         for line in header.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
+            lowered = line.lower()
+            if lowered.startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
+            elif lowered.startswith(b"retry-after:"):
+                self.last_retry_after = line.split(b":", 1)[1].strip().decode()
         if length:
             await self.reader.readexactly(length)
         return status, time.perf_counter() - started

@@ -47,6 +47,7 @@ from collectors.http.cmcd_metrics import CmcdMetrics
 from collectors.http.config import CollectorConfig
 from collectors.http.metrics import REASON_CLASSES, CollectorMetrics
 from collectors.http.ratelimit import RateLimiter
+from collectors.http.shed import LoadShedder
 from collectors.http.spool import Spool, SpoolWriteError
 from playscope import topics
 from playscope.config import Settings
@@ -127,6 +128,10 @@ class Collector:
             self.producer = None
 
     # -- the request pipeline -------------------------------------------------------------
+    def overloaded(self) -> bool:
+        """At the concurrency limit: new ingest requests are shed (collectors/http/shed.py)."""
+        return self.active >= self.config.max_concurrent_requests
+
     def admit(self, request: Request) -> None:
         """API key and rate limit, before reading the body. Limits are per client address:
         with API keys, per application and address (one browser holding a public key cannot
@@ -417,7 +422,8 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    middleware = [Middleware(KeyedCORSMiddleware, store=collector.keys)]  # CORS per application key
+    middleware = [Middleware(KeyedCORSMiddleware, store=collector.keys),  # CORS per application key
+                  Middleware(LoadShedder, busy=collector.overloaded, metrics=collector.metrics)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.collector = collector
     return app
@@ -459,13 +465,7 @@ class Accepted(list[Message]):
 
 
 async def _handle(collector: Collector, request: Request, endpoint: str, pipeline: Pipeline) -> Response:
-    if collector.active >= collector.config.max_concurrent_requests:
-        # shed load before reading anything: a fast refusal, not a queue that times out
-        collector.metrics.errors.labels("overloaded").inc()
-        collector.metrics.requests.labels(endpoint, "503").inc()
-        return _json(503, {"error": "overloaded", "message": "too many requests in progress; retry later"},
-                     {"Retry-After": "1"})
-    collector.active += 1
+    collector.active += 1  # LoadShedder refuses ingest requests beyond max_concurrent_requests
     try:
         collector.admit(request)
         response: Response = await pipeline(collector, request)
