@@ -3,8 +3,9 @@
 A deployment is described by one file (``playscope.yaml`` in the working directory, or
 ``--config``). Every key has a default in code, so an empty file (or none) gives a working
 local setup. The environment variables of SPEC 1 override the file; any other key can be
-overridden as ``PLAYSCOPE__SECTION__KEY=value`` (value parsed as YAML, except for secret keys such
-as ``..._PASSWORD``, whose value is always taken as the literal string: ``123456`` stays text).
+overridden as ``PLAYSCOPE__SECTION__KEY=value``, the value typed by the key's model (see
+:func:`env_value`): ``PLAYSCOPE__KAFKA__PARTITIONS=12`` is a number because ``partitions`` is an
+int, ``PLAYSCOPE__KAFKA__SECURITY__PASSWORD=0777`` stays the text ``0777``.
 
 Components own their sections: each defines a pydantic model and reads it with
 :meth:`Settings.section`, so ``collectors/`` never needs to know the shape of ``alerts:``.
@@ -14,14 +15,15 @@ Errors name the file and the dotted key that is wrong.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from playscope.errors import ConfigError
-from playscope.secrets import is_secret_key, resolve_secrets
+from playscope.secrets import resolve_secrets
 
 DEFAULT_CONFIG_FILE = "playscope.yaml"
 
@@ -118,6 +120,8 @@ class Settings(BaseModel):
     topic_prefix: str = ""
     index_prefix: str = ""
     source_file: str | None = None
+    # dotted key -> the environment variable that set it, so an error can name both
+    _env_sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -147,7 +151,8 @@ class Settings(BaseModel):
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError("\n".join(describe_validation_error(exc, self._where(), prefix=name))) from None
+            lines = describe_validation_error(exc, self._where(), prefix=name, sources=self._env_sources)
+            raise ConfigError("\n".join(lines)) from None
 
     def raw(self, name: str) -> dict[str, Any]:
         """A component section as written, unvalidated: for reading one key of another
@@ -171,9 +176,13 @@ class Settings(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def describe_validation_error(exc: ValidationError, where: str, prefix: str = "") -> list[str]:
+def describe_validation_error(
+    exc: ValidationError, where: str, prefix: str = "", sources: Mapping[str, str] | None = None
+) -> list[str]:
     """One line per problem in ``exc``: ``<where>: <dotted.key>: <message>``, the dotted key below ``prefix``
-    (the section the model was validated for). The shared wording of every config and rules loader."""
+    (the section the model was validated for). The shared wording of every config and rules loader.
+    ``sources`` maps dotted keys to the environment variables that set them: a problem at or below
+    such a key names the variable too."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
@@ -181,8 +190,20 @@ def describe_validation_error(exc: ValidationError, where: str, prefix: str = ""
             key = f"{prefix}.{key}" if key else prefix
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         msg = msg.removeprefix("Value error, ")
+        var = _source_of(key, sources or {})
+        if var:
+            msg = f"{msg} (from {var})"
         lines.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
     return lines
+
+
+def _source_of(key: str, sources: Mapping[str, str]) -> str | None:
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        var = sources.get(".".join(parts[:end]))
+        if var:
+            return var
+    return None
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -197,29 +218,58 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _env_value(raw: str) -> Any:
+SECRET_SUFFIXES = ("password", "secret", "token", "key")
+
+
+def is_secret_name(key: str) -> bool:
+    """``password``, ``kibana_password``, ``grafana_token``, ``api_key``, ``privacy_secret`` (and
+    their ``_file`` forms): keys whose values are secrets, never parsed. ``api_keys`` is a list
+    and may be written ``[k1, k2]``."""
+    return key.lower().removesuffix("_file").endswith(SECRET_SUFFIXES)
+
+
+def env_value(key: str, raw: str) -> Any:
+    """The value of an environment override of ``key``, left for the key's model to type.
+
+    A scalar stays the string written, and pydantic turns it into what the field declares when
+    the settings or the component's section are validated (lax mode): ``"12"`` becomes 12 for
+    an int, ``"yes"`` True for a bool, ``"1e3"`` 1000.0 for a float, and ``"123456"``, ``"0777"``,
+    ``"yes"`` or ``"null"`` stay exactly that for a str such as a password. Parsing the value as
+    YAML instead typed it by its looks, before the field was known: a password of digits became
+    an int and was refused, ``0777`` became 511, ``yes`` True and ``null`` None.
+
+    Only a flow collection (``[a, b]``, ``{k: v}``) is parsed, as YAML whose scalars all stay
+    strings (the BaseLoader), so list and mapping fields can be set and their items are typed by
+    the model too. A secret key (:func:`is_secret_name`) is never parsed: ``[x]`` is its text. A
+    value that is not valid YAML flow is taken as written. No value means None: to get a key's
+    default, leave its variable unset.
+    """
+    text = raw.strip()
+    if is_secret_name(key) or not (text.startswith("[") or text.startswith("{")):
+        return raw
     try:
-        return yaml.safe_load(raw)
+        parsed = yaml.load(text, Loader=yaml.BaseLoader)  # only str, list and dict
     except yaml.YAMLError:
         return raw
+    return parsed if isinstance(parsed, (list, dict)) else raw
 
 
-def apply_env(tree: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
-    """Apply SPEC 1 overrides and ``PLAYSCOPE__A__B`` overrides onto ``tree`` (in place)."""
+def apply_env(
+    tree: dict[str, Any], environ: Mapping[str, str], sources: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Apply SPEC 1 overrides and ``PLAYSCOPE__A__B`` overrides onto ``tree`` (in place); record in
+    ``sources`` which variable set each dotted key. Empty variables are ignored, as SPEC 1's always
+    were."""
+    found = sources if sources is not None else {}
     for var, dotted in ENV_OVERRIDES.items():
         if environ.get(var):
-            value: Any = environ[var]
-            if dotted in ("collector.port", "window_s"):
-                value = _env_value(value)
-            _set_dotted(tree, dotted, value)
+            _set_dotted(tree, dotted, environ[var])
+            found[dotted] = var
     for var, raw in environ.items():
-        if var.startswith("PLAYSCOPE__") and len(var) > len("PLAYSCOPE__"):
+        if var.startswith("PLAYSCOPE__") and len(var) > len("PLAYSCOPE__") and raw:
             dotted = ".".join(p.lower() for p in var[len("PLAYSCOPE__"):].split("__"))
-            last = dotted.rsplit(".", 1)[-1]
-            # a secret is text whatever it looks like: YAML would turn 123456 into a number,
-            # 0123 into 83 and yes into true
-            secret = is_secret_key(last) or (last.endswith("_file") and is_secret_key(last[: -len("_file")]))
-            _set_dotted(tree, dotted, raw if secret else _env_value(raw))
+            _set_dotted(tree, dotted, env_value(dotted.rsplit(".", 1)[-1], raw))
+            found[dotted] = var
     return tree
 
 
@@ -240,11 +290,15 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{candidate}: top level must be a mapping")
         tree = loaded
-    apply_env(tree, env)
+    sources: dict[str, str] = {}
+    apply_env(tree, env, sources)
     # ${VAR} and *_file secrets (playscope/secrets.py): secrets stay out of the file and the CLI.
     resolve_secrets(tree, env, source or "configuration")
     tree["source_file"] = source
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError("\n".join(describe_validation_error(exc, source or "configuration"))) from None
+        lines = describe_validation_error(exc, source or "configuration", sources=sources)
+        raise ConfigError("\n".join(lines)) from None
+    settings._env_sources = sources
+    return settings
