@@ -43,7 +43,7 @@ def resolve_secrets(tree: Any, environ: Mapping[str, str], where: str, path: str
                 try:
                     tree[stem] = Path(str(file)).read_text().rstrip("\r\n")
                 except OSError as exc:
-                    raise ConfigError(f"{where}: {dotted}: cannot read {file}: {exc.strerror}") from None
+                    raise ConfigError(f"{where}: {dotted}: cannot read {file!r}: {exc.strerror}") from None
                 except ValueError as exc:  # not UTF-8 text, or a NUL in the path
                     reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
                     raise ConfigError(f"{where}: {dotted}: cannot read {file!r}: {reason}") from None

@@ -46,6 +46,16 @@ def test_a_secret_file_that_is_not_utf8_text_or_has_a_nul_in_its_path_is_a_confi
         assert reason in str(caught.value)
 
 
+def test_a_secret_file_path_with_a_line_break_is_quoted_so_the_error_stays_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by tests/fuzz/test_config_loaders.py: ``PLAYSCOPE__PASSWORD_FILE`` set to a path with a
+    newline split the error, its second line naming neither the file nor the key."""
+    monkeypatch.chdir(tmp_path)  # no playscope.yaml here
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"PLAYSCOPE__ELASTICSEARCH__PASSWORD_FILE": "/run/x\ny"})
+    assert str(caught.value) == ("configuration: elasticsearch.password_file: cannot read '/run/x\\ny': "
+                                 "No such file or directory")
+
 def test_a_rules_file_with_a_number_or_null_as_a_top_level_key_is_a_rules_error(tmp_path: Path) -> None:
     """Found by tests/fuzz/test_config_loaders.py: ``1: x`` at the top of a rules file raised
     TypeError (the unknown keys were joined as strings) instead of a RulesError naming them."""
