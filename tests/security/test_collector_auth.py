@@ -79,3 +79,26 @@ def test_bad_key_hash_is_a_clear_config_error() -> None:
 
     with pytest.raises(ValidationError, match="SHA-256 of the key as 64 hex digits"):
         CollectorConfig(applications=[{"name": "x", "key_sha256": "plain-key"}])
+
+
+def test_an_empty_keys_file_or_revoking_every_key_never_switches_keys_off(settings: Settings,
+                                                                          tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(yaml.safe_dump({"applications": [{"name": "tv", "key_sha256": hash_key(TV_KEY)}]}))
+    with running_collector(settings, keys_file=keys_file) as url, httpx.Client(timeout=30) as client:
+        def status(key: str | None) -> int:
+            headers = {"X-API-Key": key} if key else {}
+            return client.post(f"{url}/v1/events", json=[_event(1)], headers=headers).status_code
+
+        assert status(TV_KEY) == 202 and status(None) == 401
+        # an editor that saves by truncating first: the empty file keeps the keys in force
+        keys_file.write_text("")
+        time.sleep(1.5)
+        assert status(TV_KEY) == 202 and status(None) == 401
+        # revoking the last key: every request is refused, none let through without a key
+        keys_file.write_text(yaml.safe_dump({"applications": []}))
+        deadline = time.monotonic() + 10
+        while status(TV_KEY) != 401:
+            assert time.monotonic() < deadline, "revocation not picked up"
+            time.sleep(0.3)
+        assert status(None) == 401
