@@ -114,3 +114,28 @@ def test_collector_sends_only_pseudonyms_to_kafka(settings: Settings) -> None:
     assert docs["s-priv"]["profile_id"] == p.pseudonym("alice@example.com")
     assert docs["s-priv"]["client_ip"] == p.pseudonym("203.0.113.77")
     assert docs["s-cmcd"]["profile_id"] == p.pseudonym("bob")
+
+
+def test_ip_fields_at_any_depth_and_otel_attributes_never_reach_kafka(settings: Settings) -> None:
+    p = Pseudonymizer(PrivacyConfig(secret=SECRET_A))
+    event = {"event_id": "priv-deep", "session_id": "s-deep", "ts": RECENT_TS, "type": "heartbeat",
+             "ctx": {"net": {"remote_addr": "198.51.100.21"}, "hops": [{"ip": "198.51.100.22"}]}}
+    otlp = {"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "edge"}}]},
+        "scopeLogs": [{"logRecords": [{"timeUnixNano": str(RECENT_TS * 1_000_000), "severityText": "INFO",
+                                       "body": {"stringValue": "served"}, "attributes": [
+            {"key": "client.address", "value": {"stringValue": "198.51.100.23"}},
+            {"key": "net.peer.ip", "value": {"stringValue": "198.51.100.24"}}]}]}]}]}
+    with running_collector(settings, privacy={"secret": SECRET_A}) as url:
+        assert httpx.post(f"{url}/v1/events", json=[event], timeout=30).status_code == 202
+        answer = httpx.post(f"{url}/v1/logs", json=otlp, timeout=30)
+        assert answer.status_code == 202 and answer.json()["accepted"] == 1, answer.text
+    events = read_raw_topic(settings, settings.topic(topics.PLAYBACK_EVENTS), 1)
+    logs = read_raw_topic(settings, settings.topic(topics.SERVICE_LOGS), 1)
+    blob = b"\n".join(events + logs)
+    for address in (b"198.51.100.21", b"198.51.100.22", b"198.51.100.23", b"198.51.100.24"):
+        assert address not in blob, address
+    doc = orjson.loads(events[0])
+    assert doc["ctx"]["net"]["remote_addr"] == p.ip_pseudonym("198.51.100.21")
+    assert doc["ctx"]["hops"][0]["ip"] == p.ip_pseudonym("198.51.100.22")
+    assert p.ip_pseudonym("198.51.100.23").encode() in logs[0]
