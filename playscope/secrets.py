@@ -25,8 +25,14 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
 
 
+# prefixed forms (grafana_password, grafana_token, kibana_api_key, ...); a bare ``_key`` is not
+# one: ``tls.key_file`` is the path the TLS loader opens, not a secret to read in its place
+SECRET_SUFFIXES = ("_password", "_secret", "_token", "_api_key")
+
+
 def is_secret_key(key: str) -> bool:
-    return key.lower() in SECRET_KEYS
+    lowered = key.lower()
+    return lowered in SECRET_KEYS or lowered.endswith(SECRET_SUFFIXES)
 
 
 def resolve_secrets(tree: Any, environ: Mapping[str, str], where: str, path: str = "") -> Any:

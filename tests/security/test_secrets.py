@@ -118,3 +118,19 @@ def test_no_secret_in_the_logs_of_a_collector_run(settings: Settings, tmp_path: 
     assert "collector.started" in logs and "collector.stopped" in logs
     for secret in secrets:
         assert secret not in logs
+
+
+def test_prefixed_secret_keys_are_masked_and_read_from_files_but_tls_key_file_stays_a_path(tmp_path: Path) -> None:
+    from playscope.secrets import redacted, resolve_secrets
+
+    token = tmp_path / "grafana.token"
+    token.write_text("glsa_0123456789\n")
+    tree = {"dashboards": {"grafana_password": "pw-1", "grafana_token_file": str(token), "kibana_password": "pw-2",
+                           "kibana_api_key": "k-3"},
+            "collector": {"tls": {"cert_file": "/etc/c.pem", "key_file": "/etc/k.pem"}}}
+    resolved = resolve_secrets(tree, {}, "test.yaml")
+    assert resolved["dashboards"]["grafana_token"] == "glsa_0123456789"
+    assert resolved["collector"]["tls"]["key_file"] == "/etc/k.pem"
+    masked = redacted(resolved)
+    assert set(masked["dashboards"].values()) == {"***"}
+    assert masked["collector"]["tls"] == {"cert_file": "/etc/c.pem", "key_file": "/etc/k.pem"}
