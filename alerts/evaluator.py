@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from alerts.loader import RuleSet
 from alerts.rule_types import DEFAULT_SUMMARY, Judging, Rule
@@ -194,7 +195,9 @@ def alert_document(rule: Rule, state: GroupState, dashboard_url: str, ts_ms: int
         **{d: "" for d in ("cdn", "isp", "device", "country", "service", "route")},
         **state.group,
     }
-    fields["dashboard_url"] = _safe_format(dashboard_url, fields) if dashboard_url else ""
+    # values are percent-encoded in the link: a cdn of "a&from=0" must not change its query
+    url_fields = {k: quote(v, safe="") if isinstance(v, str) else v for k, v in fields.items()}
+    fields["dashboard_url"] = _safe_format(dashboard_url, url_fields) if dashboard_url else ""
     if value is not None:
         fields["value"] = round(value, 6)
     template = rule.summary or (

@@ -135,3 +135,12 @@ def test_alert_document_shape() -> None:
         assert key in doc
     assert doc["group"] == {"cdn": "oca-7"} and doc["value"] == 0.25 and doc["threshold"] == 0.05
     assert "oca-7" in doc["summary"] and doc["severity"] == "critical"
+
+
+def test_group_values_are_percent_encoded_in_the_dashboard_link() -> None:
+    ev = Evaluator(load_rules(HERE / "spec9_rules.yaml"), wall_ms=Clock(), grace_ms=70_000,
+                   dashboard_url="https://grafana.example/d/qoe?var-cdn={cdn}&from={window_start}")
+    hostile = "a&from=0#x"
+    ev.observe("qoe", qoe(0, cdn=hostile))
+    (change,) = ev.observe("qoe", qoe(1, cdn=hostile, ratio=0.25))
+    assert change.doc["dashboard_url"] == f"https://grafana.example/d/qoe?var-cdn=a%26from%3D0%23x&from={T0 + W}"
