@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (under 5 minutes in all)")
     parser.add_argument("--only", action="append", choices=sorted(STAGES), help="run only these stages")
     parser.add_argument("--no-stack", action="store_true", help="do not start the local stack; use what is configured")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run the tools users would pick instead, side by side (installs them; not in CI)")
 
 
 def _stage_settings(settings: Settings, stage: str) -> Settings:
@@ -84,6 +86,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             _cleanup(staged)
         console.print(f"  done in {time.monotonic() - started:.0f} s")
+    if args.peers:
+        from bench import peers
+
+        report["peers"] = peers.run(args.only or list(STAGES), args.quick, report,
+                                    lambda stage: _stage_settings(settings, stage), _cleanup, console.print)
     _print_table(console, report)
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 1 if failed else 0
