@@ -164,7 +164,8 @@ class Collector:
         """The request's receive time, its client's clock offset (``X-Playscope-Client-Time``)
         and the SPEC 4 bounds (collectors/http/clock.py)."""
         received_ms = int(time.time() * 1000)
-        header = request.headers.get(CLIENT_TIME_HEADER) or request.query_params.get(CLIENT_TIME_PARAM)
+        header = request.headers.get(CLIENT_TIME_HEADER) or (
+            request.query_params.get(CLIENT_TIME_PARAM) if request.scope["query_string"] else None)
         try:
             offset = client_offset(header, received_ms)
         except BadClientTime as exc:
