@@ -102,3 +102,16 @@ def test_an_empty_keys_file_or_revoking_every_key_never_switches_keys_off(settin
             assert time.monotonic() < deadline, "revocation not picked up"
             time.sleep(0.3)
         assert status(None) == 401
+
+
+def test_a_public_key_is_limited_per_client_address_not_for_the_whole_application(settings: Settings,
+                                                                                  tmp_path: Path) -> None:
+    apps = [{"name": "web", "key_sha256": hash_key(WEB_KEY), "rate_limit_per_s": 0.2, "rate_burst": 2}]
+    with running_collector(settings, applications=apps) as url:
+        def statuses(address: str, n: int) -> list[int]:
+            with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30) as client:
+                return [client.post(f"{url}/v1/events", json=[_event(2)], headers={"X-API-Key": WEB_KEY}).status_code
+                        for _ in range(n)]
+
+        assert statuses("127.0.0.1", 3) == [202, 202, 429]  # one browser spends its own budget
+        assert statuses("127.0.0.2", 2) == [202, 202]  # another viewer with the same key is not refused
