@@ -11,8 +11,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from quixstreams import Application, State
-from quixstreams.dataframe.windows import Count, Sum
+from quixstreams import Application, State  # type: ignore[import-not-found, unused-ignore]
+from quixstreams.dataframe.windows import Count, Sum  # type: ignore[import-not-found, unused-ignore]
 
 
 def main() -> None:
