@@ -228,8 +228,9 @@ def missing_from_topic(settings: Settings, ids: list[str], wait_s: float = 60.0)
         deadline = time.monotonic() + wait_s
         while wanted and time.monotonic() < deadline:
             for message in consumer.consume(5000, 1.0):
-                if message.error() is None:
-                    wanted.discard(orjson.loads(message.value()).get("event_id"))
+                value = message.value()
+                if message.error() is None and value is not None:
+                    wanted.discard(orjson.loads(value).get("event_id"))
     finally:
         consumer.close()
     return len(wanted)
