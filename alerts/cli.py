@@ -13,7 +13,7 @@ from alerts.config import load_config
 from alerts.loader import load_rules
 from playscope.config import Settings
 from playscope.metrics import serve_metrics
-from playscope.timeparse import ms_to_rfc3339, parse_ts
+from playscope.timeparse import ms_to_rfc3339, parse_ts_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         from alerts.dryrun import dry_run
 
-        since = parse_ts(args.since, "--since") if args.since else None
+        since = parse_ts_text(args.since, "--since") if args.since else None
         docs = dry_run(settings, ruleset, since)
         for doc in docs:
             if args.json:

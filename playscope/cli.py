@@ -13,7 +13,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
-from playscope.config import load_settings
+from playscope.config import ENV_OVERRIDES, load_settings
 from playscope.errors import PlayscopeError
 from playscope.logs import redact_in_logs, setup_logging
 from playscope.secrets import redacted, secret_values
@@ -41,6 +41,33 @@ VERBS: dict[str, Verb] = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# verbs that serve their own /metrics on a port of their own (the collector serves it on its HTTP port)
+METRICS_VERBS = frozenset({"agent", "streams", "indexer", "alerts"})
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("playscope")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def environment_help(name: str) -> str:
+    """The environment variables a verb reads, for the end of its --help."""
+    lines = ["environment:"]
+    lines += [f"  {env:<26} {key}" for env, key in ENV_OVERRIDES.items()]
+    lines.append(f"  {'PLAYSCOPE__SECTION__KEY':<26} any config key, nested with __ "
+                 "(PLAYSCOPE__KAFKA__PARTITIONS=12)")
+    if name in METRICS_VERBS:
+        lines.append(f"  {'PLAYSCOPE_METRICS_HOST':<26} address of /metrics "
+                     "(default 127.0.0.1; 0.0.0.0 lets a remote Prometheus scrape)")
+    return "\n".join(lines)
+
+
 # Verbs whose components talk to Kafka: their TLS/SASL settings are checked once before they start.
 KAFKA_VERBS = frozenset({"demo", "collector", "agent", "streams", "indexer", "alerts", "loadgen", "bench", "chaos"})
 
@@ -53,13 +80,18 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="verbs:\n" + "\n".join(f"  {name:<11} {verb.help}" for name, verb in VERBS.items()),
     )
     parser.add_argument("verb", nargs="?", help="what to run (see below)")
+    parser.add_argument("-V", "--version", action="version", version=f"playscope {version()}")
     return parser
 
 
 def _verb_parser(name: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"playscope {name}", description=VERBS[name].help)
+    parser = argparse.ArgumentParser(prog=f"playscope {name}", description=VERBS[name].help,
+                                     epilog=environment_help(name),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-V", "--version", action="version", version=f"playscope {version()}")
     parser.add_argument("--config", help="config file (default: ./playscope.yaml if present)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective configuration (secrets masked) and exit")
     return parser
@@ -69,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         _top_parser().print_help()
-        return 0 if args else 2
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"playscope {version()}")
+        return 0
     name, rest = args[0], args[1:]
     verb = VERBS.get(name)
     if verb is None:
@@ -85,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _verb_parser(name)
     module.add_arguments(parser)
     parsed = parser.parse_args(rest)
-    setup_logging(parsed.log_level.upper())
+    setup_logging(parsed.log_level)
     try:
         settings = load_settings(parsed.config)
         tree = settings.model_dump(mode="json")

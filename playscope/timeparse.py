@@ -40,6 +40,14 @@ def parse_ts(value: object, field: str = "ts") -> int:
     return ms
 
 
+def parse_ts_text(text: str, field: str) -> int:
+    """A time given on a command line: epoch milliseconds (digits) or an RFC 3339 string."""
+    stripped = text.strip()
+    if stripped.isascii() and stripped.isdigit() and len(stripped) <= 18:
+        return parse_ts(int(stripped), field)
+    return parse_ts(stripped, field)
+
+
 def _parse_rfc3339(text: str, field: str) -> int:
     match = _RFC3339.match(text.strip())
     if not match:
