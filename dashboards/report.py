@@ -52,7 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_report(settings: Settings, start_ms: int, end_ms: int, out: Path) -> tuple[Path, Any]:
     """Read the range, write the charts and index.html into ``out``; return (page, data)."""
-    from dashboards import report_charts, report_html
+    try:
+        from dashboards import report_charts
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        raise DashboardsError("playscope report draws its charts with matplotlib, an optional extra: "
+                              "pip install 'playscope[report]'") from None
+    from dashboards import report_html
     from dashboards.report_data import ReportReader
     from dashboards.search import SearchClient
 

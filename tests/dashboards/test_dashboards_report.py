@@ -89,3 +89,15 @@ def test_parse_when() -> None:
     assert report.parse_when("2024-05-01", now) == 1_714_521_600_000
     assert report.parse_when("1714521600000", now) == 1_714_521_600_000
     assert report.parse_when("2024-05-01T00:00:01Z", now) == 1_714_521_601_000
+
+
+def test_without_matplotlib_the_report_says_which_extra_to_install(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the `report` extra were not installed
+    monkeypatch.delitem(sys.modules, "dashboards.report_charts", raising=False)
+    from playscope.config import load_settings
+
+    with pytest.raises(DashboardsError, match=r"pip install 'playscope\[report\]'"):
+        report.build_report(load_settings(environ={}), 1, 2, tmp_path / "out")
