@@ -412,9 +412,10 @@ class Tailer:
             if len(chunk) >= self.max_line_bytes:  # an endless line: cut it
                 return [chunk[: self.max_line_bytes]], True, False, chunk
             return None  # an incomplete last line: wait for its newline
-        lines = chunk[:last_newline].split(b"\n")  # the complete lines, split in one pass
-        if len(lines) > budget:
-            del lines[budget:]
+        # the complete lines, split in one pass that stops after ``budget`` of them (a chunk
+        # holds many more lines than a batch takes): the last part is the rest, never a line
+        lines = chunk.split(b"\n", budget)
+        del lines[-1]
         return lines, False, b"\r" in chunk, chunk
 
     def _read_file(self, followed: _Followed, budget: int) -> Iterator[Line]:
