@@ -49,5 +49,6 @@ def run(stages: Iterable[str], quick: bool, report: dict[str, Any],
         finally:
             if staged is not None:
                 cleanup(staged)
-        log(f"  done in {time.monotonic() - started:.0f} s")
+        figures = ", ".join(f"{k}={v}" for k, v in out[stage].items() if not isinstance(v, dict))
+        log(f"  {figures}; done in {time.monotonic() - started:.0f} s")
     return out

@@ -79,6 +79,9 @@ def build(settings: Settings) -> Path:
     if done.returncode != 0:
         raise PeerError(f"go build of the OpenTelemetry Collector failed: {done.stderr.strip()[-500:]}")
     partial.rename(binary)
+    for stale in binary.parent.glob("otelcol-*"):  # builds of an older go.mod or main.go
+        if stale != binary:
+            stale.unlink(missing_ok=True)
     return binary
 
 
