@@ -17,9 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from collectors.agent.config import SinkConfig
 from collectors.agent.metrics import DEADLETTER_FILE, DISCARDED, ERRORS
@@ -29,6 +27,9 @@ from playscope.config import Settings
 from playscope.deadletter import deadletter_record
 from playscope.kafka import producer_config
 from playscope.logs import log_event
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("playscope.agent.sink")
 Done = Callable[[bool], None]
@@ -138,6 +139,8 @@ class HttpSink:
         headers = {"Content-Type": "application/x-ndjson"}
         if config.api_key:
             headers["X-API-Key"] = config.api_key
+        import httpx  # here: a tenth of the agent's start-up, and only this sink needs it
+
         self.client = httpx.Client(base_url=config.url, headers=headers, timeout=config.timeout_s)
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.letters = DeadLetterFile(config.deadletter_file, config.deadletter_max_bytes)
@@ -246,6 +249,8 @@ class HttpSink:
 
     def _post(self, body: bytes) -> tuple[int, float, str]:
         """POST one body: (status, seconds to wait when it was not taken, what it said)."""
+        import httpx
+
         try:
             response = self.client.post("/v1/logs", content=body)
         except httpx.HTTPError as exc:
