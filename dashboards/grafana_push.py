@@ -1,4 +1,4 @@
-"""Push the data sources and dashboards to Grafana over its HTTP API (grafana-client).
+"""Push the data sources and dashboards to Grafana over its HTTP API (httpx).
 
 Idempotent: data sources are updated by uid when they exist and created otherwise, the folder
 is created once, dashboards are saved with ``overwrite`` so a re-run replaces them.
@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from dashboards.assets import grafana_dashboards
 from dashboards.config import DashboardsConfig
@@ -31,73 +34,74 @@ class GrafanaResult:
                 f"{len(self.datasources_created)} created / {len(self.datasources_updated)} updated, at {url}")
 
 
-def _client(cfg: DashboardsConfig) -> Any:
-    from grafana_client import GrafanaApi
+class GrafanaHttp:
+    """The seven Grafana HTTP API calls provisioning makes, over httpx (the client the project
+    already uses): no SDK that replaces ``urllib3`` under the search clients (grafana-client
+    pulls in urllib3-future, which does)."""
 
-    credential: Any = cfg.grafana_token
-    if credential is None and cfg.grafana_username:
-        credential = (cfg.grafana_username, cfg.grafana_password or "")
-    url = cfg.grafana_url if cfg.verify_certs else f"{cfg.grafana_url}?verify=false"
-    return GrafanaApi.from_url(url, credential=credential, timeout=cfg.timeout_s)
+    def __init__(self, cfg: DashboardsConfig) -> None:
+        self.cfg = cfg
+        auth: Any = None
+        headers = {"Accept": "application/json"}
+        if cfg.grafana_token:
+            headers["Authorization"] = f"Bearer {cfg.grafana_token}"
+        elif cfg.grafana_username:
+            auth = (cfg.grafana_username, cfg.grafana_password or "")
+        self._http = httpx.Client(base_url=cfg.grafana_url.rstrip("/"), headers=headers, auth=auth,
+                                  timeout=cfg.timeout_s, verify=cfg.verify_certs)
 
+    def __enter__(self) -> GrafanaHttp:
+        return self
 
-def _call(cfg: DashboardsConfig, what: str, fn: Any, *args: Any) -> Any:
-    """Run one API call, turning grafana-client's exceptions into messages that say what failed."""
-    import niquests
-    from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaTimeoutError
+    def __exit__(self, *_exc: object) -> None:
+        self._http.close()
 
-    try:
-        return fn(*args)
-    except (niquests.exceptions.ConnectionError, GrafanaTimeoutError) as exc:
-        raise Unreachable(f"Grafana is unreachable at {cfg.grafana_url} ({what}): {exc}") from None
-    except GrafanaClientError as exc:
-        if exc.status_code in (401, 403):
+    def call(self, what: str, method: str, path: str, body: Any = None, missing_ok: bool = False) -> Any:
+        """One API call; None for a 404 when ``missing_ok``; errors that say what failed."""
+        url = self.cfg.grafana_url
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"Grafana is unreachable at {url} ({what}): {exc}") from None
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code in (401, 403):
             raise DashboardsError(
-                f"Grafana at {cfg.grafana_url} refused the credentials ({what}: HTTP {exc.status_code}); "
-                "set dashboards.grafana_token to a service-account token with the Editor or Admin role"
-            ) from None
-        raise
-    except GrafanaException as exc:
-        if exc.status_code == 0:
-            raise Unreachable(f"Grafana is unreachable at {cfg.grafana_url} ({what}): {exc}") from None
-        raise DashboardsError(f"Grafana at {cfg.grafana_url} failed on {what}: {exc}") from None
-
-
-def _missing(cfg: DashboardsConfig, what: str, fn: Any, *args: Any) -> bool:
-    """True when the object does not exist (HTTP 404)."""
-    from grafana_client.client import GrafanaClientError
-
-    try:
-        _call(cfg, what, fn, *args)
-        return False
-    except GrafanaClientError as exc:
-        if exc.status_code == 404:
-            return True
-        raise DashboardsError(f"Grafana at {cfg.grafana_url} failed on {what}: {exc}") from None
+                f"Grafana at {url} refused the credentials ({what}: HTTP {response.status_code}); "
+                "set dashboards.grafana_token to a service-account token with the Editor or Admin role")
+        if response.status_code >= 400:
+            raise DashboardsError(f"Grafana at {url} failed on {what}: HTTP {response.status_code} "
+                                  f"{response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
 
 def provision_grafana(settings: Settings, cfg: DashboardsConfig) -> GrafanaResult:
-    api = _client(cfg)
     result = GrafanaResult()
-    _call(cfg, "health check", api.health.check)
-    if cfg.grafana_datasources:
-        es_url = cfg.grafana_elasticsearch_url or settings.search.url
-        for ds in for_deployment(settings.index_prefix, es_url, cfg.prometheus_url):
-            uid = ds["uid"]
-            if _missing(cfg, f"data source {uid}", api.datasource.get_datasource_by_uid, uid):
-                _call(cfg, f"create data source {uid}", api.datasource.create_datasource, ds)
-                result.datasources_created.append(uid)
-            else:
-                _call(cfg, f"update data source {uid}", api.datasource.update_datasource_by_uid, uid, ds)
-                result.datasources_updated.append(uid)
-    if _missing(cfg, f"folder {cfg.grafana_folder_uid}", api.folder.get_folder, cfg.grafana_folder_uid):
-        _call(cfg, "create folder", api.folder.create_folder, cfg.grafana_folder, cfg.grafana_folder_uid)
-    for name, board in grafana_dashboards().items():
-        payload = {"dashboard": board, "folderUid": cfg.grafana_folder_uid, "overwrite": True,
-                   "message": "playscope dashboards provision"}
-        answer = _call(cfg, f"save dashboard {name}", api.dashboard.update_dashboard, payload)
-        if isinstance(answer, dict) and answer.get("status") not in (None, "success"):
-            raise DashboardsError(f"Grafana at {cfg.grafana_url} did not save {name}: {answer}")
-        result.dashboards.append(board["uid"])
-        log_event(log, "dashboards.grafana_saved", uid=board["uid"], file=name)
+    with GrafanaHttp(cfg) as api:
+        api.call("health check", "GET", "/api/health")
+        if cfg.grafana_datasources:
+            es_url = cfg.grafana_elasticsearch_url or settings.search.url
+            for ds in for_deployment(settings.index_prefix, es_url, cfg.prometheus_url):
+                uid = ds["uid"]
+                path = f"/api/datasources/uid/{quote(uid, safe='')}"
+                if api.call(f"data source {uid}", "GET", path, missing_ok=True) is None:
+                    api.call(f"create data source {uid}", "POST", "/api/datasources", ds)
+                    result.datasources_created.append(uid)
+                else:
+                    api.call(f"update data source {uid}", "PUT", path, ds)
+                    result.datasources_updated.append(uid)
+        folder = cfg.grafana_folder_uid
+        if api.call(f"folder {folder}", "GET", f"/api/folders/{quote(folder, safe='')}", missing_ok=True) is None:
+            api.call("create folder", "POST", "/api/folders", {"title": cfg.grafana_folder, "uid": folder})
+        for name, board in grafana_dashboards().items():
+            payload = {"dashboard": board, "folderUid": folder, "overwrite": True,
+                       "message": "playscope dashboards provision"}
+            answer = api.call(f"save dashboard {name}", "POST", "/api/dashboards/db", payload)
+            if isinstance(answer, dict) and answer.get("status") not in (None, "success"):
+                raise DashboardsError(f"Grafana at {cfg.grafana_url} did not save {name}: {answer}")
+            result.dashboards.append(board["uid"])
+            log_event(log, "dashboards.grafana_saved", uid=board["uid"], file=name)
     return result

@@ -97,6 +97,9 @@ def test_without_matplotlib_the_report_says_which_extra_to_install(tmp_path: Pat
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the `report` extra were not installed
     monkeypatch.delitem(sys.modules, "dashboards.report_charts", raising=False)
+    import dashboards
+
+    monkeypatch.delattr(dashboards, "report_charts", raising=False)  # imported by an earlier test
     from playscope.config import load_settings
 
     with pytest.raises(DashboardsError, match=r"pip install 'playscope\[report\]'"):
