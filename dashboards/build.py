@@ -1,6 +1,6 @@
 """Regenerate the committed dashboard files from their builders.
 
-    python -m dashboards.build           # write dashboards/grafana/*.json and kibana/playscope.ndjson
+    python -m dashboards.build           # write grafana/*.json, grafana-import/*.json, kibana/*.ndjson
     python -m dashboards.build --check   # exit 1 if a committed file differs from its builder
 
 The files are the product (Grafana and Kibana read them as they are); the builders keep the
@@ -15,12 +15,16 @@ import sys
 
 from dashboards.assets import GRAFANA_DIR, KIBANA_FILE, to_ndjson
 from dashboards.grafana_boards import DASHBOARDS
+from dashboards.grafana_export import for_import
 from dashboards.kibana_objects import saved_objects
 
 
 def rendered() -> dict[str, str]:
     """Every generated file's path (relative to dashboards/) and text."""
-    files = {f"grafana/{name}": json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()}
+    boards = {name: build() for name, build in DASHBOARDS.items()}
+    files = {f"grafana/{name}": json.dumps(board, indent=2) + "\n" for name, board in boards.items()}
+    files.update({f"grafana-import/{name}": json.dumps(for_import(board), indent=2) + "\n"
+                  for name, board in boards.items()})
     files[f"kibana/{KIBANA_FILE.name}"] = to_ndjson(saved_objects())
     return files
 
