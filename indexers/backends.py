@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from playscope.config import SearchConfig, Settings
+from playscope.config import IndicesConfig, SearchConfig, Settings
 from playscope.search import Flavour
 from playscope.stack.provision import ensure_templates
 
@@ -45,7 +45,8 @@ class SearchBackend(Protocol):
 
     def delete_index(self, name: str) -> None: ...
 
-    def install_templates(self, index_prefix: str) -> list[str]: ...
+    def install_templates(self, index_prefix: str, indices: IndicesConfig | None = None) -> list[str]:
+        """Install or merge into the index templates (playscope.stack.provision.ensure_templates)."""
 
     def close(self) -> None: ...
 
@@ -86,8 +87,8 @@ class _ClientBackend:
     def delete_index(self, name: str) -> None:
         self._call(lambda: self.client.indices.delete(index=name, ignore_unavailable=True))
 
-    def install_templates(self, index_prefix: str) -> list[str]:
-        return list(self._call(lambda: ensure_templates(self.client, index_prefix)))
+    def install_templates(self, index_prefix: str, indices: IndicesConfig | None = None) -> list[str]:
+        return list(self._call(lambda: ensure_templates(self.client, index_prefix, indices)))
 
     def close(self) -> None:
         self.client.close()

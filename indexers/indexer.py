@@ -220,7 +220,7 @@ class Indexer:
         backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s, self._stop)
         while True:
             try:
-                self.backend.install_templates(self.settings.index_prefix)
+                self.backend.install_templates(self.settings.index_prefix, self.settings.indices)
                 return
             except BackendUnavailable as exc:
                 self.metrics.errors.labels("unavailable").inc()

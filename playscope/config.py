@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from playscope.errors import ConfigError
 from playscope.secrets import resolve_secrets
@@ -59,8 +68,9 @@ class KafkaConfig(Strict):
     bootstrap: str = "localhost:9092"
     partitions: int = Field(default=6, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1)
-    # Topics get min.insync.replicas = this (capped at their replication factor); 1 leaves the
-    # broker default. With acks=all, 2 of 3 replicas keep writes going while one broker is down.
+    # Topics get min.insync.replicas = this (capped like the replication factor when fewer brokers
+    # are live); 1 leaves the broker default. With acks=all, 2 of 3 replicas keep writes going
+    # while one broker is down. More than replication_factor would refuse every acks=all write.
     min_insync_replicas: int = Field(default=1, ge=1)
     # Static group membership (group.instance.id): a consumer restarted after a crash takes its
     # partitions back at once instead of waiting out the dead member's session.
@@ -68,6 +78,46 @@ class KafkaConfig(Strict):
     instance_id: str | None = None  # explicit member id (e.g. a pod name); derived from host and a slot if unset
     session_timeout_s: float = Field(default=30.0, ge=6.0, le=300.0)
     security: KafkaSecurity = KafkaSecurity()
+
+    @field_validator("min_insync_replicas")
+    @classmethod
+    def _isr_within_replication(cls, value: int, info: ValidationInfo) -> int:
+        replication = info.data.get("replication_factor")
+        if replication is not None and value > replication:
+            raise ValueError(f"{value} is larger than kafka.replication_factor ({replication}): "
+                             "every acks=all write would be refused")
+        return value
+
+
+class IndexSettings(Strict):
+    """Shards and replicas of one index family's template. A key left unset keeps what the
+    installed template has (an operator's change survives restarts); a template installed for the
+    first time gets 1 shard and 0 replicas."""
+
+    shards: int | None = Field(default=None, ge=1, le=1024)
+    replicas: int | None = Field(default=None, ge=0, le=32)
+
+
+class IndicesConfig(Strict):
+    """``indices:``: template settings for every family (``all``) or one (its SPEC 10 name);
+    a family's own key wins over ``all``."""
+
+    all: IndexSettings = IndexSettings()
+    playback: IndexSettings = IndexSettings()
+    logs: IndexSettings = IndexSettings()
+    sessions: IndexSettings = IndexSettings()
+    qoe: IndexSettings = IndexSettings()
+    service: IndexSettings = IndexSettings()
+    alerts: IndexSettings = IndexSettings()
+    deadletter: IndexSettings = IndexSettings()
+
+    def for_family(self, name: str) -> IndexSettings:
+        """What the configuration sets for family ``name`` (None: not set)."""
+        own: IndexSettings = getattr(self, name)
+        return IndexSettings(
+            shards=own.shards if own.shards is not None else self.all.shards,
+            replicas=own.replicas if own.replicas is not None else self.all.replicas,
+        )
 
 
 DEFAULT_IP_FIELDS = ("client_ip", "ip", "ip_address", "remote_addr", "remote_ip", "x_forwarded_for", "x_real_ip",
@@ -116,6 +166,8 @@ class Settings(BaseModel):
     max_ts_age_s: int = Field(default=7 * 86400, ge=0)
     # Pseudonymisation of profile_id and client IPs, for every way in (playscope/privacy.py).
     privacy: PrivacyConfig = PrivacyConfig()
+    # Shards and replicas of the index templates (SPEC 10), per family.
+    indices: IndicesConfig = IndicesConfig()
     # Prefixes let several deployments (or tests) share one broker and one cluster.
     topic_prefix: str = ""
     index_prefix: str = ""

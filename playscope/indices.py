@@ -154,6 +154,14 @@ DEADLETTER_PROPS: Final = {
 }
 
 
+# A template's settings on its first install; later installs keep what is there (merge_template).
+DEFAULT_SHARDS: Final = 1
+DEFAULT_REPLICAS: Final = 0  # one node locally; a cluster sets indices.*.replicas
+
+# Keys the cluster adds to a stored template, refused (or meaningless) in a PUT.
+_SERVER_KEYS: Final = ("created_date", "created_date_millis", "modified_date", "modified_date_millis")
+
+
 @dataclass(frozen=True)
 class IndexFamily:
     """One family of daily indices, fed by one topic."""
@@ -174,7 +182,8 @@ class IndexFamily:
     def index_for(self, record: dict[str, Any], prefix: str = "") -> str:
         return f"{prefix}{self.prefix}{utc_day(int(record[self.time_field]))}"
 
-    def template(self, prefix: str = "", shards: int = 1, replicas: int = 0) -> dict[str, Any]:
+    def template(self, prefix: str = "", shards: int = DEFAULT_SHARDS,
+                 replicas: int = DEFAULT_REPLICAS) -> dict[str, Any]:
         """Composable index template body (``PUT _index_template/<name>``)."""
         return {
             "index_patterns": [f"{prefix}{self.pattern}"],
@@ -208,6 +217,57 @@ FAMILIES: Final[dict[str, IndexFamily]] = {
 }
 
 FAMILY_BY_TOPIC: Final = {f.topic: f for f in FAMILIES.values()}
+
+
+def flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Index settings as dotted keys without the ``index.`` prefix: the cluster answers
+    ``{"index": {"number_of_replicas": "1"}}`` for what was put as ``{"number_of_replicas": 1}``."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, value in node.items():
+            dotted = f"{path}.{key}" if path else key
+            if isinstance(value, dict):
+                walk(value, dotted)
+            else:
+                flat[dotted.removeprefix("index.")] = value
+
+    walk(settings, "")
+    return flat
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top: mappings are merged key by key, ``over`` wins a conflict."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_template(installed: dict[str, Any] | None, wanted: dict[str, Any],
+                   explicit: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The template to put when ``installed`` (the stored body, or None) is already there.
+
+    The rule, so a restart never undoes an operator's change: a setting the installed template
+    has is kept unless it is in ``explicit`` (set in playscope's configuration); a setting it
+    lacks gets playscope's value; mappings are merged, so new fields arrive, playscope's
+    definitions win for its fields and fields an operator added stay; the index patterns, the
+    priority and ``_meta.managed_by`` are playscope's; anything else an operator added (aliases,
+    ``composed_of``, other settings) stays."""
+    if not installed:
+        return wanted
+    body = {k: v for k, v in installed.items() if k not in _SERVER_KEYS}
+    have_tpl = body.get("template") or {}
+    want_tpl = wanted["template"]
+    have = flat_settings(have_tpl.get("settings") or {})
+    settings = {**have, **{k: v for k, v in want_tpl["settings"].items() if k in explicit or k not in have}}
+    template = {**have_tpl, "settings": settings,
+                "mappings": deep_merge(have_tpl.get("mappings") or {}, want_tpl["mappings"])}
+    return {**body, "index_patterns": wanted["index_patterns"], "priority": wanted["priority"],
+            "template": template, "_meta": {**(body.get("_meta") or {}), **wanted["_meta"]}}
 
 
 def log_doc_id(record: dict[str, Any]) -> str:

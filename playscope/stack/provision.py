@@ -8,9 +8,9 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from playscope.config import Settings
+from playscope.config import IndexSettings, IndicesConfig, Settings
 from playscope.errors import StackError
-from playscope.indices import FAMILIES
+from playscope.indices import DEFAULT_REPLICAS, DEFAULT_SHARDS, FAMILIES, IndexFamily, merge_template
 from playscope.kafka import admin_config
 from playscope.logs import log_event
 from playscope.topics import TOPICS
@@ -48,9 +48,10 @@ def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: 
     created: list[str] = []
     if not wanted:
         return created
-    if replication < settings.kafka.replication_factor:
-        log_event(log, "topics.replication_capped", configured=settings.kafka.replication_factor,
-                  brokers=len(meta.brokers), replication_factor=replication)
+    if replication < settings.kafka.replication_factor or min_isr < settings.kafka.min_insync_replicas:
+        log_event(log, "topics.replication_capped", logging.WARNING, brokers=len(meta.brokers),
+                  configured_replication_factor=settings.kafka.replication_factor, replication_factor=replication,
+                  configured_min_insync_replicas=settings.kafka.min_insync_replicas, min_insync_replicas=min_isr)
     for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
         try:
             future.result(timeout=timeout_s)
@@ -71,15 +72,47 @@ def topic_replication(settings: Settings, brokers: int) -> tuple[int, int]:
     return replication, min(settings.kafka.min_insync_replicas, replication)
 
 
-def ensure_templates(client: Any, prefix: str = "") -> list[str]:
-    """Install the composable index templates of every family (``client`` is an
-    elasticsearch.Elasticsearch or opensearchpy.OpenSearch); return their names."""
+def ensure_templates(client: Any, prefix: str = "", indices: IndicesConfig | None = None) -> list[str]:
+    """Install or update the composable index templates of every family (``client`` is an
+    elasticsearch.Elasticsearch or opensearchpy.OpenSearch); return their names.
+
+    A template already there is merged into, not replaced (:func:`playscope.indices.merge_template`):
+    shards and replicas an operator changed stay unless ``indices`` sets them, new mapping fields
+    are added. Templates shape indices created later; existing indices keep their settings."""
+    config = indices or IndicesConfig()
     names = []
     for family in FAMILIES.values():
         name = family.template_name(prefix)
-        client.indices.put_index_template(name=name, body=family.template(prefix))
+        wanted = template_for(family, prefix, config.for_family(family.name))
+        client.indices.put_index_template(name=name, body=merge_template(
+            installed_template(client, name), wanted, explicit_settings(config.for_family(family.name))))
         names.append(name)
     return names
+
+
+def template_for(family: IndexFamily, prefix: str, configured: IndexSettings) -> dict[str, Any]:
+    """``family``'s template with the configured shards and replicas (playscope's defaults for
+    the keys left unset)."""
+    return family.template(
+        prefix,
+        shards=DEFAULT_SHARDS if configured.shards is None else configured.shards,
+        replicas=DEFAULT_REPLICAS if configured.replicas is None else configured.replicas,
+    )
+
+
+def explicit_settings(configured: IndexSettings) -> frozenset[str]:
+    """The template settings the configuration sets, which win over what is installed."""
+    keys = {"number_of_shards": configured.shards, "number_of_replicas": configured.replicas}
+    return frozenset(k for k, v in keys.items() if v is not None)
+
+
+def installed_template(client: Any, name: str) -> dict[str, Any] | None:
+    """The stored body of index template ``name``, or None when there is none."""
+    if not client.indices.exists_index_template(name=name):
+        return None
+    resp = client.indices.get_index_template(name=name)
+    found = getattr(resp, "body", resp).get("index_templates") or []
+    return dict(found[0]["index_template"]) if found else None
 
 
 def delete_prefixed(settings: Settings, search_clients: tuple[Any, ...] = (), timeout_s: float = 30.0) -> int:

@@ -157,7 +157,8 @@ def test_topic_replication_is_capped_by_the_live_brokers(tmp_path: Path) -> None
     assert topic_replication(cluster, 3) == (3, 2)
     assert topic_replication(cluster, 1) == (1, 1)  # a cluster's config on one broker still works
     assert topic_replication(cluster, 0) == (3, 2)  # broker count unknown: as configured
-    assert topic_replication(_settings(tmp_path, replication_factor=3, min_insync_replicas=5), 5) == (3, 3)
+    with pytest.raises(ValueError, match=r"5 is larger than kafka\.replication_factor"):  # refused, not capped
+        _settings(tmp_path, replication_factor=3, min_insync_replicas=5)
     assert topic_replication(_settings(tmp_path), 3) == (1, 1)
 
 
