@@ -237,12 +237,12 @@ class StackManager:
         say(f"kafka: {len(created)} topics created" if created else "kafka: topics present")
         if elasticsearch:
             with make_client(self.settings.elasticsearch, "elasticsearch") as es:
-                names = ensure_templates(es, self.settings.index_prefix)
+                names = ensure_templates(es, self.settings.index_prefix, indices=self.settings.indices)
             say(f"elasticsearch: {len(names)} index templates installed")
         if opensearch:
             client = make_client(self.settings.opensearch, "opensearch")
             try:
-                names = ensure_templates(client, self.settings.index_prefix)
+                names = ensure_templates(client, self.settings.index_prefix, indices=self.settings.indices)
             finally:
                 client.close()
             say(f"opensearch: {len(names)} index templates installed")
