@@ -87,7 +87,11 @@ class JsonFastPath:
                         and (status is None or (type(status) is int and 100 <= status <= 599))
                         and (latency is None or ((type(latency) is int or type(latency) is float)
                                                  and 0 <= latency <= MAX_MEASURE))
-                        and privacy.isdisjoint(record) and _NESTED.isdisjoint(map(type, record.values()))
+                        and privacy.isdisjoint(record)
+                        # no nested value: no second brace and no bracket in the line (in C), else
+                        # the values' types (a brace inside a string)
+                        and ((raw.find(b"{", 1) < 0 and raw.find(b"[") < 0)
+                             or _NESTED.isdisjoint(map(type, record.values())))
                         and ((host := get("host")) is None or _plain(host))
                         and ((route := get("route")) is None or _plain(route))
                         and ((method := get("method")) is None or _plain(method))
