@@ -38,7 +38,7 @@ from collectors.delivery import (
     encode,
     to_records,
 )
-from collectors.http import otlp
+from collectors.http import otlp, otlp_proto
 from collectors.http.auth import KeyedCORSMiddleware, KeyStore
 from collectors.http.body import BadBody, BadLine, Items, TooLarge, decompress, parse_items
 from collectors.http.clock import CLIENT_TIME_HEADER, CLIENT_TIME_PARAM, BadClientTime, Clock, client_offset
@@ -505,19 +505,34 @@ async def _events_pipeline(collector: Collector, request: Request) -> Response:
 
 
 async def _logs_pipeline(collector: Collector, request: Request) -> Response:
-    ctype = _media_type(request)
-    if ctype == "application/x-protobuf":
-        raise HttpError(415, "unsupported_media_type",
-                        "OTLP/HTTP logs are accepted in their JSON encoding (application/json)")
+    """SPEC 5 records or OTLP/HTTP logs; the content type tells protobuf from JSON, the shape
+    (``resourceLogs``) OTLP JSON from playscope's records. OTLP is answered as OTLP asks: 200
+    and an ExportLogsServiceResponse in the request's encoding, rejections in ``partialSuccess``."""
+    protobuf = _media_type(request) == otlp_proto.PROTOBUF
     clock = collector.clock(request)
-    items = await _json_items(collector, request)
-    if len(items) == 1 and otlp.is_otlp(items.values[0]):
-        values, raws = otlp.to_records_with_originals(items.values[0])
+    if protobuf:
+        try:
+            payload: Any = otlp_proto.decode_request(await collector.read_body(request))
+        except otlp_proto.BadProtobuf as exc:
+            raise HttpError(400, "bad_body", str(exc)) from None
+        is_otlp = True
+    else:
+        items = await _json_items(collector, request)
+        payload = items.values[0] if len(items) == 1 else None
+        is_otlp = otlp.is_otlp(payload)
+    if is_otlp:
+        values, raws = otlp.to_records_with_originals(payload)
         items = Items(values, raws)
+    del payload
     collector.check_count(len(items))
     good, errors, dead = collector.split(items, validate_log_record, "service", "collector.logs", clock=clock)
     del items
-    return await collector.publish("logs", collector.topic_logs, good, errors, dead)
+    response = await collector.publish("logs", collector.topic_logs, good, errors, dead)
+    if not is_otlp:
+        return response
+    # ``errors`` now also holds the records Kafka refused for good (publish reports them there)
+    content, media_type = otlp_proto.export_response(sorted(errors, key=lambda e: e["index"]), protobuf)
+    return Response(content, status_code=200, media_type=media_type)
 
 
 async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:

@@ -1,8 +1,9 @@
 """Fuzzing the collector's endpoints through its ASGI app, in-process, on the shared broker (the
-topics of each test): /v1/events, /v1/logs (SPEC 5 records and OTLP JSON) and /v1/cmcd take
-any body, encoding, content type, query and headers and answer with a documented status (202,
-400, 413, 415; never 500), every refusal a JSON error with a reason, every rejected item
-reported with its reason. Afterwards Kafka holds exactly what the 202s accepted, no raw IP in a
+topics of each test): /v1/events, /v1/logs (SPEC 5 records, OTLP JSON and OTLP protobuf) and
+/v1/cmcd take any body, encoding, content type, query and headers and answer with a documented
+status (202, or 200 with an ExportLogsServiceResponse for OTLP; 400, 413; never 500), every
+refusal a JSON error with a reason, every rejected item reported with its reason (OTLP: counted
+in ``partialSuccess``). Afterwards Kafka holds exactly what the 202s accepted, no raw IP in a
 record, and one dead letter with its reason and source per rejected item (bounded: 200
 requests per test, no deadline)."""
 
@@ -23,12 +24,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from helpers import read_messages
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from starlette.applications import Starlette
 
+from collectors.http import otlp
 from collectors.http.app import create_app
 from collectors.http.config import CollectorConfig
 from playscope import topics
@@ -85,6 +93,7 @@ class Tally:
     accepted: int = 0
     rejected: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    protobuf_answers: int = 0  # OTLP answers in protobuf with records accepted
 
 
 @pytest.fixture
@@ -103,6 +112,9 @@ def _check_answer(response: httpx.Response, allowed: set[int], tally: Tally, ite
     status = response.status_code
     assert status in allowed, f"status {status}: {response.text[:300]}"
     tally.statuses[status] = tally.statuses.get(status, 0) + 1
+    if status == 200:
+        _check_otlp_answer(response, tally, items)
+        return
     body = response.json()
     if status != 202:
         assert isinstance(body.get("error"), str) and body["error"], body
@@ -118,6 +130,24 @@ def _check_answer(response: httpx.Response, allowed: set[int], tally: Tally, ite
     if items is not None:
         assert accepted + rejected == items, f"{items} items, {accepted} accepted + {rejected} rejected"
     tally.accepted += accepted
+    tally.rejected += rejected
+
+
+def _check_otlp_answer(response: httpx.Response, tally: Tally, items: int | None) -> None:
+    """An ExportLogsServiceResponse in the request's encoding; the records not counted as
+    rejected in ``partialSuccess`` are the accepted ones."""
+    assert items is not None, "an OTLP answer to a body whose records the test cannot count"
+    if response.headers["content-type"] == "application/x-protobuf":
+        partial = ExportLogsServiceResponse.FromString(response.content).partial_success
+        rejected, message = partial.rejected_log_records, partial.error_message
+        tally.protobuf_answers += items > rejected
+    else:
+        assert response.headers["content-type"] == "application/json", response.headers
+        partial_json = response.json().get("partialSuccess", {})
+        rejected, message = partial_json.get("rejectedLogRecords", 0), partial_json.get("errorMessage", "")
+    assert 0 <= rejected <= items and bool(rejected) == bool(message), (rejected, message)
+    assert "cannot be processed" not in message, f"not a ValidationError: {message}"
+    tally.accepted += items - rejected
     tally.rejected += rejected
 
 
@@ -237,6 +267,52 @@ otlp_payloads = st.fixed_dictionaries({"resourceLogs": st.one_of(st.lists(st.one
 
 
 @st.composite
+def protobuf_bodies(draw: st.DrawFn, payload: dict[str, Any]) -> bytes:
+    """``payload`` in protobuf when protobuf's JSON form can read it, else (and at random) one
+    plain record; as serialised, cut short, or with bytes of garbage after it."""
+    request = ExportLogsServiceRequest()
+    parsed = draw(st.booleans())
+    if parsed:
+        try:
+            json_format.ParseDict(payload, request, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError, RecursionError):
+            parsed = False
+    if not parsed:
+        request = ExportLogsServiceRequest()
+        resource_logs = request.resource_logs.add()
+        attribute = resource_logs.resource.attributes.add()
+        attribute.key, attribute.value.string_value = "service.name", draw(st.sampled_from(["svc", ""]))
+        record = resource_logs.scope_logs.add().log_records.add()
+        record.time_unix_nano = draw(st.sampled_from([NOW_MS, NOW_MS + 86_400_000, 0])) * 1_000_000
+        record.body.string_value = draw(odd_text)
+        record.trace_id = draw(st.binary(max_size=16))
+        address = record.attributes.add()
+        address.key, address.value.string_value = "client.address", draw(ips)
+    data = request.SerializeToString()
+    how = draw(st.sampled_from(["whole", "whole", "whole", "cut", "garbage"]))
+    if how == "cut" and data:
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if how == "garbage":
+        return data + draw(st.binary(min_size=1, max_size=8))
+    return data
+
+
+def _otlp_count(raw: bytes, protobuf: bool) -> int | None:
+    """The records of an OTLP body as the collector will count them; None when it cannot be read."""
+    if protobuf:
+        try:
+            request = ExportLogsServiceRequest.FromString(raw)
+        except DecodeError:
+            return None
+        return sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return len(otlp.to_records(value)) if otlp.is_otlp(value) else None
+
+
+@st.composite
 def bodies(draw: st.DrawFn, items: st.SearchStrategy[Any]) -> tuple[bytes, int | None]:
     """A body and, when it is well-formed, the number of items in it."""
     shape = draw(st.sampled_from(["array", "array", "array", "object", "ndjson", "ndjson", "ndjson-bad", "bytes",
@@ -339,15 +415,25 @@ def test_logs_endpoint_answers_every_body_and_otlp_shape_with_a_documented_statu
     @FUZZ
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
-        if data.draw(st.booleans()):
+        kind = data.draw(st.sampled_from(["records", "records", "otlp-json", "otlp-protobuf"]))
+        if kind == "records":
             response, count = _post(app, data, "/v1/logs", log_records())
-        else:  # OTLP/HTTP JSON, sometimes compressed or mislabelled
-            body, extra, _intact = data.draw(encoded(orjson.dumps(data.draw(otlp_payloads))))
-            response, count = app.request("POST", "/v1/logs", content=body, headers=_headers(data, extra)), None
-        _check_answer(response, {202, 400, 413, 415}, tally, count if response.status_code == 202 else None)
+        else:  # OTLP/HTTP, sometimes compressed, cut or mislabelled: the content type decides
+            payload = data.draw(otlp_payloads)
+            raw = orjson.dumps(payload) if kind == "otlp-json" else data.draw(protobuf_bodies(payload))
+            body, extra, intact = data.draw(encoded(raw))
+            headers = _headers(data, extra)
+            if kind == "otlp-protobuf" and data.draw(st.integers(0, 3)):  # mostly labelled as it is
+                headers["Content-Type"] = data.draw(st.sampled_from([b"application/x-protobuf",
+                                                                     b"Application/X-Protobuf; proto=v1"]))
+            protobuf = headers.get("Content-Type", b"").split(b";")[0].strip().lower() == b"application/x-protobuf"
+            count = _otlp_count(raw, protobuf) if intact else None
+            response = app.request("POST", "/v1/logs", content=body, headers=headers)
+        _check_answer(response, {200, 202, 400, 413}, tally, count if response.status_code in (200, 202) else None)
 
     check()
-    assert tally.statuses.get(202) and tally.accepted and tally.rejected, tally
+    assert tally.statuses.get(202) and tally.statuses.get(200) and tally.protobuf_answers, tally
+    assert tally.accepted and tally.rejected, tally
     _check_kafka(settings, topics.SERVICE_LOGS, "logs", tally)
 
 
