@@ -1,8 +1,8 @@
 """The HTTP beacon collector: an ASGI app (Starlette) in front of a durable Kafka producer.
 
-Every accepting answer (202) is sent only after Kafka acknowledged the accepted items *and* the
-dead-letter records of the rejected ones (or, with a spool configured, after they were written
-to disk). Anything else gets a defined error: 400 unreadable body, 401 unknown key, 413 too
+Every accepting answer (202; 200 with an ``ExportLogsServiceResponse`` for OTLP/HTTP logs) is sent
+only after Kafka acknowledged the accepted items *and* the dead-letter records of the rejected
+ones (or, with a spool configured, after they were written to disk). Anything else gets a defined error: 400 unreadable body, 401 unknown key, 413 too
 large, 429 too fast, 503 broker unavailable or overloaded (with Retry-After).
 
 No item can stop a request or the process: whatever a validator or a mapping raises becomes that
@@ -563,7 +563,7 @@ def reason_class(error: dict[str, Any]) -> str:
     return field if field in REASON_CLASSES else "other"
 
 
-_STATUS_CLASSES = frozenset({"202", "400", "401", "403", "413", "415", "429", "500", "503"})
+_STATUS_CLASSES = frozenset({"200", "202", "400", "401", "403", "413", "415", "429", "500", "503"})
 
 
 def _status_class(status: int) -> str:

@@ -146,6 +146,8 @@ def test_bad_protobuf_is_400_and_otlp_json_gets_its_json_answer(kafka_settings: 
         empty = post(b"", "application/x-protobuf")
         own = post(orjson.dumps([{"ts": int(time.time() * 1000), "service": "api", "message": "m"}]),
                    "application/json")
+        metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert 'playscope_collector_requests_total{endpoint="logs",status="200"} 2.0' in metrics  # not "other"
     for bad in (garbage, cut, json_as_proto):
         assert bad.status_code == 400 and bad.json()["error"] == "bad_body", bad.text
         assert "ExportLogsServiceRequest" in bad.json()["message"]
