@@ -96,9 +96,9 @@ class JsonFastPath:
                         and ((route := get("route")) is None or _plain(route))
                         and ((method := get("method")) is None or _plain(method))
                         and ((trace_id := get("trace_id")) is None or _plain(trace_id))):
-                    value = dumps(record, option=_NEWLINE)[:-1]  # exactly sized: see delivery.encode
-                    if len(value) <= max_bytes:
-                        append({"value": value, "key": service.encode()})
+                    encoded = dumps(record, option=_NEWLINE)[:-1]  # exactly sized: see delivery.encode
+                    if len(encoded) <= max_bytes:
+                        append({"value": encoded, "key": service.encode()})
                         continue
             except Exception:  # not JSON, or anything odd: the general path says why
                 pass

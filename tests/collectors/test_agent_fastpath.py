@@ -28,7 +28,7 @@ DAY_MS = 86_400_000
 AHEAD_MS, BEHIND_MS = Settings().clock_bounds_ms()
 EDGES = [NOW_MS + AHEAD_MS, NOW_MS + AHEAD_MS + 1, NOW_MS - BEHIND_MS, NOW_MS - BEHIND_MS - 1]
 # inputs as users write them: a default service or none, extra fields or none
-INPUTS = [{"service": "svc"}, {}, {"service": "svc", "fields": {"env": "prod", "route": "/r"}}]
+INPUTS: list[dict[str, Any]] = [{"service": "svc"}, {}, {"service": "svc", "fields": {"env": "prod", "route": "/r"}}]
 
 texts = st.one_of(st.text(max_size=20), st.sampled_from(["", "a\x00b", "a\u0085b", "x" * 257, "\u2028", "ok"]))
 times = st.one_of(st.integers(NOW_MS - 8 * DAY_MS, NOW_MS + 600_000), st.just(NOW_MS), st.just(NOW_MS - 3_600_000),
