@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from playscope.errors import PortInUse, StackError
-from playscope.stack import fetch
+from playscope.stack import fetch, plugins
 from playscope.stack.jdk import find_jdk
 from playscope.stack.ports import free_port, port_owner, port_taken
 
@@ -570,6 +570,9 @@ class SearchServer(JavaServer):
 
 
 class ElasticsearchServer(SearchServer):
+    """Elasticsearch's integ-test-zip: no root endpoint, Painless or ILM, and Maven Central has
+    nothing to add them with (``plugins.ELASTICSEARCH_LACKS``); OpenSearch is the complete option."""
+
     product = "elasticsearch"
     min_java = 21
     heap = "1g"
@@ -600,6 +603,10 @@ class OpenSearchServer(SearchServer):
 
     def _settings(self) -> list[str]:
         return [s.replace("action.destructive_requires_name: false", "") for s in super()._settings()]
+
+    def _prepare(self, dist: Path) -> None:
+        super()._prepare(dist)
+        plugins.check(dist, self.name, plugins.OPENSEARCH_REQUIRED)  # warns; the server starts anyway
 
 
 SERVICE_USER = "playscope"
