@@ -25,8 +25,10 @@ from playscope.kafka import producer_config
 from playscope.stack.provision import ensure_topics
 
 
-def _write(path: Path, count: int) -> None:
-    base = int(time.time() * 1000) - 3_600_000  # recent: the agent refuses ts outside SPEC 4's bounds
+def write_log(path: Path, count: int) -> None:
+    """JSON log lines like a service writes them, dated an hour ago (the agent refuses a ts
+    outside SPEC 4's bounds); the peers' agent run ships the same file."""
+    base = int(time.time() * 1000) - 3_600_000
     with open(path, "wb") as handle:
         for start in range(0, count, 10_000):
             handle.write(b"".join(
@@ -74,7 +76,7 @@ def run(settings: Settings, quick: bool) -> dict[str, Any]:
     lines = 100_000 if quick else 500_000
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.log"
-        _write(path, lines)
+        write_log(path, lines)
         size = path.stat().st_size
         config = AgentConfig(inputs=[InputConfig(paths=[str(path)], service="bench")],
                              checkpoint_file=Path(tmp) / "ckpt.json", metrics_port=0, batch_lines=5000)

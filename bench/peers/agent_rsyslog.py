@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
+from bench.agent import write_log
 from bench.peers.common import EndOffsets, PeerError, ensure_apt, sample
 from playscope import topics
 from playscope.config import Settings
@@ -40,17 +40,6 @@ def _installed() -> bool:
     """rsyslogd and its omkafka module (Debian's rsyslog-kafka) are both there."""
     modules = [*Path("/usr/lib").glob("*/rsyslog/omkafka.so"), *Path("/usr/lib/rsyslog").glob("omkafka.so")]
     return shutil.which("rsyslogd") is not None and bool(modules)
-
-
-def write_log(path: Path, count: int) -> None:
-    """JSON log lines like a service writes them (the agent benchmark's shape), dated now."""
-    base = int(time.time() * 1000) - 3_600_000
-    with open(path, "wb") as handle:
-        for start in range(0, count, 10_000):
-            handle.write(b"".join(
-                orjson.dumps({"ts": base + i, "level": "INFO", "route": "/play", "status": 200,
-                              "latency_ms": 12.5, "message": f"GET /play {i}"}) + b"\n"
-                for i in range(start, min(count, start + 10_000))))
 
 
 def _timed(command: list[str], env: dict[str, str], counter: EndOffsets, lines: int, log: Path) -> float:
