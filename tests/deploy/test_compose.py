@@ -3,12 +3,27 @@ health checks, mounted files, and that the components' commands are real CLI ver
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 
+from alerts.loader import expand_env, load_rules
+from alerts.notifiers.base import DeliveryError, Notification
+from alerts.notifiers.webhook import WebhookNotifier, WebhookOptions
 from playscope.cli import VERBS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +102,124 @@ def test_prometheus_scrapes_every_component() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert {f"playscope-{c}" for c in COMPONENTS} <= jobs
+
+
+# --- helpers: what a stock `docker compose up` (no .env, no overrides) hands each service ---------
+
+
+def stock_env(svc: dict[str, Any]) -> dict[str, str]:
+    """A service's environment with compose's ``${VAR:-default}`` taken at its default."""
+    return {k: str(expand_env(str(v), {})) for k, v in (svc.get("environment") or {}).items()}
+
+
+def mounted(svc: dict[str, Any], container_path: str) -> Path:
+    """The checkout path a service mounts at ``container_path`` (or one of its parents)."""
+    for volume in svc.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./") and (container_path + "/").startswith(target.rstrip("/") + "/"):
+            return ROOT / source / container_path[len(target.rstrip("/")) :].lstrip("/")
+    raise AssertionError(f"{container_path} is not mounted from the checkout")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def option(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+# --- 1. the default `oncall` channel reaches a receiver that takes POST ---------------------------
+
+
+def oncall_url(compose: dict[str, Any]) -> str:
+    """The `oncall` channel's URL as the alerts service loads it, through the project's loader."""
+    alerts = compose["services"]["alerts"]
+    rules_dir = option(alerts["command"], "-r")
+    assert f"COPY alerts/rules {rules_dir}" in (ROOT / "Dockerfile").read_text()
+    ruleset = load_rules(ROOT / "alerts/rules", environ=stock_env(alerts))
+    options = ruleset.channels["oncall"].options
+    assert isinstance(options, WebhookOptions)
+    return options.url
+
+
+def test_oncall_channel_points_at_the_compose_receiver(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    url = urlsplit(oncall_url(compose))
+    assert url.hostname in services, f"oncall posts to {url.hostname}, not a compose service"
+    receiver = services[url.hostname]
+    assert receiver["entrypoint"][:1] == ["python"], "the receiver is the deploy/ script"
+    assert int(option(receiver["command"], "--port")) == url.port
+    script = mounted(receiver, receiver["entrypoint"][1])
+    assert script == ROOT / "deploy/webhook/receiver.py" and script.is_file()
+    assert services["alerts"]["depends_on"]["webhook"]["condition"] == "service_healthy"
+    assert services["alerts"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert f":{url.port}/healthz" in " ".join(receiver["healthcheck"]["test"])
+
+
+@dataclass
+class Receiver:
+    base: str
+    stdout: str = ""  # what it logged, once stopped
+
+
+@contextmanager
+def running_receiver(compose: dict[str, Any], secret: str) -> Iterator[Receiver]:
+    """The compose's receiver script, started here with its compose command on a free port."""
+    command = list(compose["services"]["webhook"]["command"])
+    command[command.index("--port") + 1] = str(port := free_port())
+    command[command.index("--host") + 1] = "127.0.0.1"
+    env = {k: v for k, v in os.environ.items() if k != "PLAYSCOPE_ALERT_WEBHOOK_SECRET"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy/webhook/receiver.py"), *command],
+        env={**env, "PLAYSCOPE_ALERT_WEBHOOK_SECRET": secret} if secret else env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    receiver = Receiver(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                httpx.get(f"{receiver.base}/healthz", timeout=1).raise_for_status()  # its compose health check
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the receiver did not start"
+                time.sleep(0.05)
+        yield receiver
+    finally:
+        proc.terminate()
+        receiver.stdout = proc.communicate(timeout=10)[0]
+
+
+def _notification() -> Notification:
+    doc = {"status": "firing", "rule": "cdn_rebuffer", "severity": "warning", "group": {"cdn": "a"},
+           "group_key": "cdn=a", "value": 0.2, "threshold": 0.05, "since_ms": 1700000000000}  # fmt: skip
+    return Notification(doc=doc, dedup_key="cdn_rebuffer|cdn=a")
+
+
+async def _send(url: str, secret: str | None) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        options = WebhookOptions(type="webhook", url=url, secret=secret)
+        await WebhookNotifier("oncall", options, http).send(_notification())
+
+
+def test_receiver_takes_the_webhook_notifiers_post(compose: dict[str, Any]) -> None:
+    path = urlsplit(oncall_url(compose)).path
+    with running_receiver(compose, secret="s3cret") as receiver:
+        asyncio.run(_send(receiver.base + path, "s3cret"))  # the real notifier: DeliveryError unless 2xx
+        for wrong in ("other", None):
+            with pytest.raises(DeliveryError, match="HTTP 401"):
+                asyncio.run(_send(receiver.base + path, wrong))
+
+
+def test_receiver_logs_each_alert(compose: dict[str, Any]) -> None:
+    path = urlsplit(oncall_url(compose)).path
+    with running_receiver(compose, secret="") as receiver:  # the stock compose sets no secret
+        asyncio.run(_send(receiver.base + path, None))
+        asyncio.run(_send(receiver.base + path, None))
+        assert httpx.get(receiver.base + path, timeout=2).status_code == 404
+    lines = [json.loads(line) for line in receiver.stdout.splitlines()]
+    assert [line["alert"]["dedup_key"] for line in lines] == ["cdn_rebuffer|cdn=a"] * 2
+    assert {line["received"] for line in lines} == {path}
