@@ -4,6 +4,8 @@ health checks, mounted files, and that the components' commands are real CLI ver
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import glob
 import json
 import os
 import socket
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +26,11 @@ import yaml
 from alerts.loader import expand_env, load_rules
 from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.webhook import WebhookNotifier, WebhookOptions
+from collectors.agent.config import AgentConfig, load_agent_config
+from collectors.agent.parsers import PARSERS
 from playscope.cli import VERBS
+from playscope.config import load_settings
+from playscope.events import check_clock, validate_log_record
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"kafka", "elasticsearch", "kibana", "grafana", "prometheus", "alertmanager"}
@@ -223,3 +229,86 @@ def test_receiver_logs_each_alert(compose: dict[str, Any]) -> None:
     lines = [json.loads(line) for line in receiver.stdout.splitlines()]
     assert [line["alert"]["dedup_key"] for line in lines] == ["cdn_rebuffer|cdn=a"] * 2
     assert {line["received"] for line in lines} == {path}
+
+
+# --- 2. the log agent, its sample logs and its scrape job -----------------------------------------
+
+
+def scrape_targets() -> dict[str, list[str]]:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets: dict[str, list[str]] = {}
+    for job in config["scrape_configs"]:
+        static = [t for sc in job.get("static_configs", []) for t in sc["targets"]]
+        dns = [f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+        targets[job["job_name"]] = static + dns
+    return targets
+
+
+def agent_config(compose: dict[str, Any]) -> AgentConfig:
+    agent = compose["services"]["agent"]
+    return load_agent_config(mounted(agent, option(agent["command"], "-c")))  # the agent's own validator
+
+
+def test_agent_config_is_valid_and_scraped(compose: dict[str, Any]) -> None:
+    config = agent_config(compose)
+    assert config.sink.type == "kafka"
+    assert scrape_targets()["playscope-agent"] == [f"agent:{config.metrics_port}"]
+    assert compose["services"]["agent"]["environment"]["PLAYSCOPE_METRICS_HOST"] == "0.0.0.0"
+    home = "/home/playscope"
+    assert config.checkpoint_file.is_relative_to(home)
+    assert any(v.endswith(f":{home}") and not v.startswith(".") for v in compose["services"]["agent"]["volumes"])
+
+
+def written_sample_logs(compose: dict[str, Any], tmp_path: Path, rounds: int = 1, max_bytes: int = 1 << 20) -> Path:
+    """Run the compose's sample-logs command here, its output under ``tmp_path`` as the shared home."""
+    svc = compose["services"]["sample-logs"]
+    out = PurePosixPath(option(svc["command"], "--out"))
+    home = "/home/playscope"
+    assert out.is_relative_to(home), "sample logs land outside the volume the agent shares"
+    assert (
+        "agent-home:/home/playscope" in svc["volumes"]
+        and "agent-home:/home/playscope" in (compose["services"]["agent"]["volumes"])
+    )
+    script = mounted(svc, svc["entrypoint"][1])
+    assert script == ROOT / "deploy/sample-logs/replay.py"
+    target = tmp_path / out.relative_to(home)
+    for _ in range(rounds):
+        subprocess.run([sys.executable, str(script), "--out", str(target), "--once", "--max-bytes", str(max_bytes)],
+                       check=True, timeout=30)  # fmt: skip
+    return tmp_path
+
+
+def test_sample_logs_are_read_by_the_agent_config_as_valid_records(compose: dict[str, Any], tmp_path: Path) -> None:
+    home = written_sample_logs(compose, tmp_path)
+    config = agent_config(compose)
+    settings = load_settings(environ=stock_env(compose["services"]["agent"]))
+    ahead_ms, behind_ms = settings.clock_bounds_ms()
+    now_ms = int(time.time() * 1000)
+    services = set()
+    for source in config.inputs:
+        parse = PARSERS[source.parser](source.pattern, source.time_format)
+        files = [f for pattern in source.paths
+                 for f in glob.glob(str(home / PurePosixPath(pattern).relative_to("/home/playscope")))]  # fmt: skip
+        assert files, f"no sample log matches {source.paths}"
+        for file in files:
+            for line in Path(file).read_text().splitlines():
+                record = parse(line)
+                for key, value in source.fields.items():
+                    record.setdefault(key, value)
+                if source.service:
+                    record.setdefault("service", source.service)
+                record.setdefault("host", config.host)
+                record = validate_log_record(record)  # what the agent does with each line
+                check_clock(record, now_ms, ahead_ms, behind_ms)
+                services.add(record["service"])
+    assert services == {"edge", "api"}
+
+
+def test_sample_logs_rotate_into_names_the_agent_still_reads(compose: dict[str, Any], tmp_path: Path) -> None:
+    home = written_sample_logs(compose, tmp_path, rounds=3, max_bytes=1024)
+    rotated = sorted(p.name for p in home.rglob("*.1"))
+    assert rotated == ["access.log.1", "api.ndjson.1"]
+    patterns = [p for source in agent_config(compose).inputs for p in source.paths]
+    for path in home.rglob("*.1"):
+        in_container = f"/home/playscope/{path.relative_to(home).as_posix()}"
+        assert any(fnmatch.fnmatch(in_container, pattern) for pattern in patterns), in_container
