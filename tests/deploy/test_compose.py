@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import glob
+import importlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,9 +30,12 @@ from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.webhook import WebhookNotifier, WebhookOptions
 from collectors.agent.config import AgentConfig, load_agent_config
 from collectors.agent.parsers import PARSERS
-from playscope.cli import VERBS
+from dashboards.config import load as load_dashboards_config
+from playscope.cli import VERBS, _verb_parser
 from playscope.config import load_settings
 from playscope.events import check_clock, validate_log_record
+from playscope.metrics import DEFAULT_METRICS_PORTS
+from playscope.stack.fetch import versions
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"kafka", "elasticsearch", "kibana", "grafana", "prometheus", "alertmanager"}
@@ -312,3 +317,101 @@ def test_sample_logs_rotate_into_names_the_agent_still_reads(compose: dict[str, 
     for path in home.rglob("*.1"):
         in_container = f"/home/playscope/{path.relative_to(home).as_posix()}"
         assert any(fnmatch.fnmatch(in_container, pattern) for pattern in patterns), in_container
+
+
+# --- 3. OpenSearch as a profile, the one-shot dashboards job ---------------------------------------
+
+
+def test_opensearch_is_a_profile_with_a_health_check(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    opensearch = services["opensearch"]
+    assert opensearch["profiles"] == ["opensearch"]
+    assert opensearch["healthcheck"]["test"]
+    without_profile = {name for name, svc in services.items() if not svc.get("profiles")}
+    for name in without_profile:
+        assert "opensearch" not in (services[name].get("depends_on") or {}), f"{name} needs the profile"
+    settings = load_settings(environ={**stock_env(services["setup"]), "PLAYSCOPE_BACKEND": "opensearch"})
+    assert settings.search.url == "http://opensearch:9200"
+
+
+def test_dashboards_job_provisions_grafana_and_kibana_once_they_are_healthy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    job = services["dashboards"]
+    assert job["command"] == ["dashboards", "provision"] and job["restart"] == "no"
+    assert {dep: c["condition"] for dep, c in job["depends_on"].items()} == {
+        "grafana": "service_healthy",
+        "kibana": "service_healthy",
+    }
+    cfg = load_dashboards_config(load_settings(environ=stock_env(job)))
+    assert cfg.grafana_password == stock_env(services["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    # the data sources are file-provisioned read-only, which the API may not overwrite
+    provisioned = yaml.safe_load((ROOT / "dashboards/grafana/provisioning/datasources/playscope.yaml").read_text())
+    assert all(ds.get("editable") is False for ds in provisioned["datasources"])
+    assert cfg.grafana_datasources is False
+
+
+# --- every service: commands, configs, URLs, versions ---------------------------------------------
+
+
+def container_ports(svc: dict[str, Any]) -> set[int]:
+    """Ports a service listens on inside the network: published ones and its health check's."""
+    ports = {int(str(p).split(":")[-1]) for p in svc.get("ports", [])}
+    check = " ".join(svc.get("healthcheck", {}).get("test", []))
+    return ports | {int(port) for port in re.findall(r"localhost:(\d+)", check)}
+
+
+def playscope_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose["services"].items() if s.get("build") == "." and "entrypoint" not in s}
+
+
+def test_every_playscope_command_parses_and_its_settings_load(compose: dict[str, Any]) -> None:
+    names = playscope_services(compose)
+    assert set(names) >= COMPONENTS | {"setup", "agent", "dashboards"}
+    for svc in names.values():
+        verb, *rest = (str(expand_env(arg, {})) for arg in svc["command"])
+        parser = _verb_parser(verb)
+        importlib.import_module(VERBS[verb].module).add_arguments(parser)
+        parser.parse_args(rest)  # SystemExit on a flag the verb does not take
+        load_settings(environ=stock_env(svc))  # ConfigError on a bad override
+
+
+def test_every_url_names_a_service_and_a_port_it_listens_on(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    listening = {name: container_ports(svc) for name, svc in services.items()}
+    listening["webhook"] |= {int(option(services["webhook"]["command"], "--port"))}
+    listening["agent"] |= {agent_config(compose).metrics_port or 9181}
+    listening["kafka"] |= {9092}
+    for name, svc in playscope_services(compose).items():
+        verb = svc["command"][0]
+        if verb in DEFAULT_METRICS_PORTS:  # /metrics on the component's default port
+            listening[name] |= {DEFAULT_METRICS_PORTS[verb]}
+    urls: list[tuple[str, str]] = []
+    for name, svc in services.items():
+        for key, value in stock_env(svc).items():
+            if key == "PLAYSCOPE_KAFKA":
+                value = f"kafka://{value}"
+            if re.match(r"^[a-z]+://", value) and key != "PLAYSCOPE__ALERTS__DASHBOARD_URL":  # a browser link
+                urls.append((f"{name}.{key}", value))
+    for job, targets in scrape_targets().items():
+        urls += [(f"prometheus job {job}", f"http://{target}") for target in targets]
+    datasources = yaml.safe_load((ROOT / "dashboards/grafana/provisioning/datasources/playscope.yaml").read_text())
+    urls += [(f"grafana datasource {ds['uid']}", ds["url"]) for ds in datasources["datasources"]]
+    am = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["alerting"]["alertmanagers"]
+    urls += [("prometheus alerting", f"http://{t}") for a in am for sc in a["static_configs"] for t in sc["targets"]]
+    assert len(urls) > 20
+    for where, url in urls:
+        parts = urlsplit(url)
+        assert parts.hostname in services, f"{where}: {url} names no service"
+        assert parts.port in listening[parts.hostname], f"{where}: {parts.hostname} does not listen on {parts.port}"
+
+
+def test_image_versions_are_the_poms(compose: dict[str, Any]) -> None:
+    pinned = versions()  # the pom's properties, as `playscope stack` reads them
+    images = {name: svc["image"] for name, svc in compose["services"].items()}
+    assert images["kafka"] == f"apache/kafka:{pinned['kafka']}"
+    assert images["elasticsearch"] == f"docker.elastic.co/elasticsearch/elasticsearch:{pinned['elasticsearch']}"
+    assert images["kibana"] == f"docker.elastic.co/kibana/kibana:{pinned['elasticsearch']}"
+    assert images["opensearch"] == f"opensearchproject/opensearch:{pinned['opensearch']}"
+    for name, image in images.items():
+        tag = image.rpartition(":")[2]
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a release"
