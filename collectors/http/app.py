@@ -2,8 +2,9 @@
 
 Every accepting answer (202; 200 with an ``ExportLogsServiceResponse`` for OTLP/HTTP logs) is sent
 only after Kafka acknowledged the accepted items *and* the dead-letter records of the rejected
-ones (or, with a spool configured, after they were written to disk). Anything else gets a defined error: 400 unreadable body, 401 unknown key, 413 too
-large, 429 too fast, 503 broker unavailable or overloaded (with Retry-After).
+ones (or, with a spool configured, after they were written to disk). Anything else gets a
+defined error: 400 unreadable body, 401 unknown key, 413 too large, 429 too fast, 503 broker
+unavailable or overloaded (with Retry-After).
 
 No item can stop a request or the process: whatever a validator or a mapping raises becomes that
 item's rejection (dead-lettered with the reason), and records Kafka can never take (too large,
