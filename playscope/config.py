@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from playscope.errors import ConfigError
-from playscope.secrets import resolve_secrets
+from playscope.secrets import is_secret_key, resolve_secrets
 
 DEFAULT_CONFIG_FILE = "playscope.yaml"
 
@@ -270,14 +270,13 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-SECRET_SUFFIXES = ("password", "secret", "token", "key")
-
-
 def is_secret_name(key: str) -> bool:
     """``password``, ``kibana_password``, ``grafana_token``, ``api_key``, ``privacy_secret`` (and
-    their ``_file`` forms): keys whose values are secrets, never parsed. ``api_keys`` is a list
-    and may be written ``[k1, k2]``."""
-    return key.lower().removesuffix("_file").endswith(SECRET_SUFFIXES)
+    their ``_file`` forms): keys whose values are secrets, never parsed. The rule is the one
+    that masks and reads secrets (:func:`playscope.secrets.is_secret_key`), except ``api_keys``:
+    a list, which may be written ``[k1, k2]``."""
+    stem = key.lower().removesuffix("_file")
+    return stem != "api_keys" and is_secret_key(stem)
 
 
 def env_value(key: str, raw: str) -> Any:
