@@ -3,6 +3,7 @@ health checks, mounted files, and that the components' commands are real CLI ver
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import fnmatch
 import glob
@@ -364,14 +365,19 @@ def playscope_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {n: s for n, s in compose["services"].items() if s.get("build") == "." and "entrypoint" not in s}
 
 
+def parse_command(command: list[str]) -> argparse.Namespace:
+    """``playscope VERB ARGS...`` parsed by the verb's own parser (SystemExit on a flag it does not take)."""
+    verb, *rest = command
+    parser = _verb_parser(verb)
+    importlib.import_module(VERBS[verb].module).add_arguments(parser)
+    return parser.parse_args(rest)
+
+
 def test_every_playscope_command_parses_and_its_settings_load(compose: dict[str, Any]) -> None:
     names = playscope_services(compose)
     assert set(names) >= COMPONENTS | {"setup", "agent", "dashboards"}
     for svc in names.values():
-        verb, *rest = (str(expand_env(arg, {})) for arg in svc["command"])
-        parser = _verb_parser(verb)
-        importlib.import_module(VERBS[verb].module).add_arguments(parser)
-        parser.parse_args(rest)  # SystemExit on a flag the verb does not take
+        parse_command([str(expand_env(arg, {})) for arg in svc["command"]])
         load_settings(environ=stock_env(svc))  # ConfigError on a bad override
 
 
