@@ -3,7 +3,8 @@
 Each stage module provides ``run(settings, quick) -> dict`` and measures itself next to a raw
 baseline in the same run (SPEC 11). Stages run one after another, each on topics and indices of
 its own, so one stage's leftovers never slow the next. The JSON goes to stdout; a readable table
-and progress go to stderr.
+and progress go to stderr. Each report is also kept as ``PLAYSCOPE_HOME/bench/bench-<UTC time>.json``,
+so ``playscope capacity`` can size a deployment from the latest one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +35,19 @@ STAGES: dict[str, str] = {
     # playscope's own: ten times the sustainable request rate (answers, refusals, loss, p99)
     "surge": "bench.surge",
 }
+
+
+def reports_dir(home: Path) -> Path:
+    """Where bench keeps its reports: one file per run, named so that sorting is by time."""
+    return Path(home) / "bench"
+
+
+def save_report(home: Path, report: dict[str, Any]) -> Path:
+    folder = reports_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         report["peers"] = peers.run(args.only or list(STAGES), args.quick, report,
                                     lambda stage: _stage_settings(settings, stage), _cleanup, console.print)
     _print_table(console, report)
+    console.print(f"  report kept in {save_report(settings.home, report)}")
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 1 if failed else 0
 

@@ -7,11 +7,16 @@ Both write the same documents (playback events, ids = event_id) into indices of 
 template on the configured backend. The indexer reads them from Kafka, where they were produced
 before the clock starts; its time runs from the first record read to the last one stored
 (the consumer-group join before it is reported separately as ``startup_s``).
+The same records also give their stored size: bytes per record in the events topic's log
+segments (local broker only) and per document in the indexer's primary shards, which
+``playscope capacity`` sizes disk from.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -116,6 +121,27 @@ def _through_indexer(ns: Settings, total: int) -> tuple[float, float]:
     raise RuntimeError(f"indexer stored {indexer.stored_total} of {total} in time")
 
 
+def _stored_sizes(ns: Settings, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bytes per record as stored, for disk sizing: the events topic's log segments (readable only
+    when the broker is the local stack's single node) and the primary store of the indices the
+    indexer wrote (refreshed first, so every document is counted)."""
+    source = sum(len(orjson.dumps(ev)) for ev in events) / len(events)
+    sizes: dict[str, Any] = {"source_bytes_per_doc": round(source, 1), "host_cpus": os.cpu_count() or 1}
+    topic_dir = Path(ns.home) / "kafka" / "data"
+    segments = list(topic_dir.glob(f"{ns.topic(topics.PLAYBACK_EVENTS)}-*/*.log"))
+    if segments:
+        sizes["kafka_bytes_per_event"] = round(sum(p.stat().st_size for p in segments) / len(events), 1)
+    backend = backend_for(ns)
+    client: Any = getattr(backend, "client")  # noqa: B009 - both backends expose their client
+    names = ",".join(sorted({FAMILIES["playback"].index_for(ev, ns.index_prefix) for ev in events}))
+    client.indices.refresh(index=names)
+    primaries = client.indices.stats(index=names)["_all"]["primaries"]
+    if primaries["docs"]["count"]:
+        sizes["store_bytes_per_doc"] = round(primaries["store"]["size_in_bytes"] / primaries["docs"]["count"], 1)
+    backend.close()
+    return sizes
+
+
 def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
     count = 60_000 if quick else 300_000
     base_ts = int(time.time() * 1000) - count
@@ -128,6 +154,7 @@ def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
         # (merges, other processes) then weighs on both sides alike
         before = (_baseline(ns, events, 1, False), _baseline(ns, events, 1, True))
         indexer_s, startup_s = _through_indexer(ns, count)
+        sizes = _stored_sizes(ns, events)
         after = (_baseline(ns, events, 2, False), _baseline(ns, events, 2, True))
     streaming_s = (before[0] + after[0]) / 2
     parallel_s = (before[1] + after[1]) / 2
@@ -146,6 +173,7 @@ def run(settings: Settings, quick: bool = False) -> dict[str, Any]:
         "documents": count,
         "backend": settings.backend,
         "startup_s": round(startup_s, 2),
+        **sizes,
     }
 
 

@@ -36,6 +36,7 @@ VERBS: dict[str, Verb] = {
     "dashboards": Verb("dashboards.cli", "provision Grafana and Kibana dashboards"),
     "loadgen": Verb("playscope.loadgen.cli", "simulated players and services"),
     "bench": Verb("bench.cli", "stage benchmarks as one JSON report"),
+    "capacity": Verb("playscope.capacity.cli", "size a deployment for N viewers from a bench report"),
     "chaos": Verb("playscope.chaos", "the fault matrix: kill each part under load, count what was lost"),
     "report": Verb("dashboards.report", "a QoE report (PNG charts and HTML) from Elasticsearch"),
 }
