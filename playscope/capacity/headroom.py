@@ -25,6 +25,10 @@ def _seconds(value: float) -> float | None:
     return None if math.isinf(value) else round(value, 1)
 
 
+def _inf(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
 def consumer(steady: dict[str, Any], surge: dict[str, Any], name: str, retention_s: float,
              capacity_per_s: float | None = None) -> dict[str, Any]:
     """Lag of one consumer tier left at its steady size through the surge."""
@@ -63,8 +67,17 @@ def assess(steady: dict[str, Any], surge: dict[str, Any], policy: Policy, prices
     search_capacity = search["nodes"] * prices.roles["search"].vcpu * search["docs_per_s_per_core"]
     indexed = min(_component(steady, "indexer")["cores"] * _component(steady, "indexer")["per_core_per_s"],
                   search_capacity / (1 + policy.search_replicas))
+    lag = {"streams": consumer(steady, surge, "streams", retention_s),
+           "indexer": consumer(steady, surge, "indexer", retention_s, capacity_per_s=indexed)}
+    kafka_absorbs = model.absorb_s(kafka_free, extra)
+    limits = {"kafka disk": kafka_absorbs}
+    limits.update({f"{name} lag within retention": _inf(v["longest_surge_within_retention_s"])
+                   for name, v in lag.items()})
+    first = min(limits, key=lambda k: limits[k])
     return {
         "factor": policy.surge_factor,
+        # with the collector scaled out, how long the surge lasts before a record would be refused or lost
+        "absorbable_s": _seconds(limits[first]), "absorbable_limit": first,
         "needs": {
             "cores": {c["name"]: c["cores"] for c in surge["components"]},
             # a surge lasts hours, not the retention: disk counts below (absorbs_s), not here
@@ -79,10 +92,8 @@ def assess(steady: dict[str, Any], surge: dict[str, Any], policy: Policy, prices
         "spool": {"bytes": spool, "kafka_outage_s_steady": _seconds(model.absorb_s(
                       spool, collector["load_per_s"] * spool_event_bytes)),
                   "kafka_outage_s_surge": _seconds(model.absorb_s(spool, accepted * spool_event_bytes))},
-        "kafka": {"free_disk_bytes": kafka_free, "extra_bytes_per_s": extra,
-                  "absorbs_s": _seconds(model.absorb_s(kafka_free, extra)),
+        "kafka": {"free_disk_bytes": kafka_free, "extra_bytes_per_s": extra, "absorbs_s": _seconds(kafka_absorbs),
                   "broker_network_fill_surge": max(surge["kafka"]["broker_in_bytes_per_s"],
                                                    surge["kafka"]["broker_out_bytes_per_s"]) / broker_capacity},
-        "lag": {"streams": consumer(steady, surge, "streams", retention_s),
-                "indexer": consumer(steady, surge, "indexer", retention_s, capacity_per_s=indexed)},
+        "lag": lag,
     }

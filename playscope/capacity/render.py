@@ -104,6 +104,8 @@ def _print_surge(out: Console, surge: dict[str, Any]) -> None:
         table.add_row(f"{name} lag growth /s", _n(lag["lag_growth_per_s"]))
         table.add_row(f"{name} catch-up per surge minute", _duration(lag["catch_up_s_per_surge_minute"]))
         table.add_row(f"{name} longest surge within retention", _duration(lag["longest_surge_within_retention_s"]))
+    table.add_row("collector scaled out: surge absorbed for", f"{_duration(surge['absorbable_s'])} "
+                  f"(first limit: {surge['absorbable_limit']})")
     table.add_row("surge capacity costs, per hour, all regions", f"${surge['extra_usd_per_hour']:,.0f}")
     out.print(table)
 

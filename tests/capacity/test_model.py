@@ -162,6 +162,8 @@ def test_surge_needs_and_what_absorbs_it() -> None:
     used = region["kafka"]["disk_bytes"]
     assert kafka["free_disk_bytes"] == pytest.approx(used / 0.7 - used)
     assert kafka["absorbs_s"] == pytest.approx(kafka["free_disk_bytes"] / kafka["extra_bytes_per_s"], rel=1e-3)
+    limits = [kafka["absorbs_s"], *(v["longest_surge_within_retention_s"] for v in surge["lag"].values())]
+    assert surge["absorbable_s"] == min(v for v in limits if v is not None)
     assert surge["spool"]["bytes"] == collector["cores"] * 512 * 2**20
     # brokers and search nodes for the surge's traffic, not for ten times the retained data
     assert surge["needs"]["search_nodes"] < 10 * region["search"]["nodes"]
