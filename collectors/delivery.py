@@ -261,9 +261,15 @@ class DeliveryProducer:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout_s
         future: asyncio.Future[BatchResult] = loop.create_future()
+        loop_thread = threading.get_ident()
 
         def done(result: BatchResult) -> None:
-            loop.call_soon_threadsafe(_resolve, future, result)
+            # Reports are almost always served by this loop's own poll (poll_forever, or the
+            # poll below): resolving in place saves a self-pipe write and a wake-up per request.
+            if threading.get_ident() == loop_thread:
+                _resolve(future, result)
+            else:  # the spool's replay thread polled it
+                loop.call_soon_threadsafe(_resolve, future, result)
 
         batch = self._batch(runs, done)
         if batch is not None:
@@ -279,10 +285,15 @@ class DeliveryProducer:
         self._producer.poll(0)
         if self._wake is not None:
             self._wake.set()
+        if future.done():
+            return future.result()
+        # one timer, not wait_for(shield(...)): those cost two futures and a task-like wrapper
+        # per request; a late report finds the future done and is dropped (``_resolve``)
+        timer = loop.call_later(max(0.001, deadline - time.monotonic()), _expire, future, timeout_s)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), max(0.001, deadline - time.monotonic()))
-        except TimeoutError:
-            raise BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s") from None
+            return await future
+        finally:
+            timer.cancel()
 
     def deliver_sync(self, records: Sequence[Record], timeout_s: float) -> BatchResult:
         """``send`` for threads: block until the batch is acknowledged or ``timeout_s`` passes."""
@@ -396,3 +407,8 @@ def to_records(runs: Sequence[Run]) -> list[Record]:
 def _resolve(future: asyncio.Future[BatchResult], result: BatchResult) -> None:
     if not future.done():
         future.set_result(result)
+
+
+def _expire(future: asyncio.Future[BatchResult], timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(BrokerUnavailable(f"no acknowledgement within {timeout_s:g}s"))

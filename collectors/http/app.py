@@ -28,6 +28,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from collectors.delivery import (
     BatchResult,
@@ -46,6 +47,7 @@ from collectors.http.clock import CLIENT_TIME_HEADER, CLIENT_TIME_PARAM, BadClie
 from collectors.http.cmcd_ingest import CmcdIngest
 from collectors.http.cmcd_metrics import CmcdMetrics
 from collectors.http.config import CollectorConfig
+from collectors.http.fastpath import IngestFastPath, RawRequest
 from collectors.http.metrics import REASON_CLASSES, CollectorMetrics
 from collectors.http.ratelimit import RateLimiter
 from collectors.http.shed import LoadShedder
@@ -62,6 +64,8 @@ from playscope.privacy import Pseudonymizer, resolve_privacy
 log = logging.getLogger("playscope.collector")
 
 Validator = Callable[[Any], dict[str, Any]]
+# the ingest pipelines run on Starlette's request (the routes) or the fast path's (fastpath.py)
+IngestRequest = Request | RawRequest
 # The original bytes kept in a dead letter: an item too large for Kafka is cut to this much
 # (``original_truncated``, ``original_size``), so its dead letter always fits.
 DEADLETTER_ORIGINAL_MAX = 64 * 1024
@@ -133,7 +137,7 @@ class Collector:
         """At the concurrency limit: new ingest requests are shed (collectors/http/shed.py)."""
         return self.active >= self.config.max_concurrent_requests
 
-    def admit(self, request: Request) -> None:
+    def admit(self, request: IngestRequest) -> None:
         """API key and rate limit, before reading the body. Limits are per client address:
         with API keys, per application and address (one browser holding a public key cannot
         use up its application's budget), plus the application's total when it sets one."""
@@ -161,7 +165,7 @@ class Collector:
             if wait > 0:
                 raise HttpError(429, "rate_limited", "too many requests", RateLimiter.retry_after(wait))
 
-    def clock(self, request: Request) -> Clock:
+    def clock(self, request: IngestRequest) -> Clock:
         """The request's receive time, its client's clock offset (``X-Playscope-Client-Time``)
         and the SPEC 4 bounds (collectors/http/clock.py)."""
         received_ms = int(time.time() * 1000)
@@ -174,7 +178,7 @@ class Collector:
         ahead, behind = self.clock_bounds
         return Clock(received_ms, offset, ahead, behind)
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: IngestRequest) -> bytes:
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -373,14 +377,14 @@ class Collector:
 def create_app(
     settings: Settings, config: CollectorConfig, metrics: CollectorMetrics | None = None,
     worker: int | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The collector's ASGI app; ``worker`` is the worker process's index (``--workers`` > 1)."""
     collector = Collector(settings, config, metrics, worker)
 
-    async def events(request: Request) -> Response:
+    async def events(request: IngestRequest) -> Response:
         return await _handle(collector, request, "events", _events_pipeline)
 
-    async def logs(request: Request) -> Response:
+    async def logs(request: IngestRequest) -> Response:
         return await _handle(collector, request, "logs", _logs_pipeline)
 
     async def cmcd(request: Request) -> Response:
@@ -424,14 +428,16 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    middleware = [Middleware(KeyedCORSMiddleware, store=collector.keys),  # CORS per application key
-                  Middleware(LoadShedder, busy=collector.overloaded, metrics=collector.metrics)]
+    middleware = [Middleware(KeyedCORSMiddleware, store=collector.keys)]  # CORS per application key
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.collector = collector
-    return app
+    # single-event beacons are most requests: their POSTs skip the framework (fastpath.py); the
+    # routes above still answer other methods on those paths (405 with Allow)
+    fast = IngestFastPath(app, {"/v1/events": events, "/v1/logs": logs}, collector.keys)
+    return LoadShedder(fast, busy=collector.overloaded, metrics=collector.metrics, keys=collector.keys)
 
 
-Pipeline = Callable[[Collector, Request], Any]
+Pipeline = Callable[[Collector, IngestRequest], Any]
 
 
 class _Throttle:
@@ -466,7 +472,7 @@ class Accepted(list[Message]):
         self.indices: list[int] = []
 
 
-async def _handle(collector: Collector, request: Request, endpoint: str, pipeline: Pipeline) -> Response:
+async def _handle(collector: Collector, request: IngestRequest, endpoint: str, pipeline: Pipeline) -> Response:
     collector.active += 1  # LoadShedder refuses ingest requests beyond max_concurrent_requests
     try:
         collector.admit(request)
@@ -486,7 +492,7 @@ async def _handle(collector: Collector, request: Request, endpoint: str, pipelin
     return response
 
 
-async def _json_items(collector: Collector, request: Request) -> Items:
+async def _json_items(collector: Collector, request: IngestRequest) -> Items:
     body = await collector.read_body(request)
     try:
         items = parse_items(body)
@@ -495,7 +501,7 @@ async def _json_items(collector: Collector, request: Request) -> Items:
     return items
 
 
-async def _events_pipeline(collector: Collector, request: Request) -> Response:
+async def _events_pipeline(collector: Collector, request: IngestRequest) -> Response:
     clock = collector.clock(request)
     items = await _json_items(collector, request)
     collector.check_count(len(items))
@@ -505,7 +511,7 @@ async def _events_pipeline(collector: Collector, request: Request) -> Response:
     return await collector.publish("events", collector.topic_events, good, errors, dead)
 
 
-async def _logs_pipeline(collector: Collector, request: Request) -> Response:
+async def _logs_pipeline(collector: Collector, request: IngestRequest) -> Response:
     """SPEC 5 records or OTLP/HTTP logs; the content type tells protobuf from JSON, the shape
     (``resourceLogs``) OTLP JSON from playscope's records. OTLP is answered as OTLP asks: 200
     and an ExportLogsServiceResponse in the request's encoding, rejections in ``partialSuccess``."""
@@ -536,7 +542,8 @@ async def _logs_pipeline(collector: Collector, request: Request) -> Response:
     return Response(content, status_code=200, media_type=media_type)
 
 
-async def _cmcd_pipeline(collector: Collector, request: Request) -> Response:
+async def _cmcd_pipeline(collector: Collector, request: IngestRequest) -> Response:
+    assert isinstance(request, Request)  # /v1/cmcd (GET and POST) is served by its route only
     return await collector.cmcd.handle(collector, request)
 
 
@@ -544,11 +551,11 @@ def _identity(value: Any) -> dict[str, Any]:
     return value
 
 
-def _media_type(request: Request) -> str:
+def _media_type(request: IngestRequest) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _api_key(request: Request) -> str:
+def _api_key(request: IngestRequest) -> str:
     key = request.headers.get("x-api-key", "")
     if not key:
         auth = request.headers.get("authorization", "")

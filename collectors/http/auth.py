@@ -26,7 +26,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -209,6 +208,12 @@ class KeyStore:
             self._any_origin = "*" in origins
 
 
+def cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
+    """The headers an answer to an allowed origin carries (the middleware and the fast path)."""
+    return [(b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-expose-headers", b"Retry-After"), (b"vary", b"Origin")]
+
+
 class KeyedCORSMiddleware:
     """CORS with the origins of the configured applications: a preflight (which carries no key)
     is answered for an origin some application allows; the request itself is then checked
@@ -246,9 +251,7 @@ class KeyedCORSMiddleware:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start" and allowed:
-                extra: list[Any] = [(b"access-control-allow-origin", origin.encode("latin-1")),
-                                    (b"access-control-expose-headers", b"Retry-After"), (b"vary", b"Origin")]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = {**message, "headers": [*message.get("headers", []), *cors_headers(origin)]}
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -253,15 +253,17 @@ def test_load_beyond_the_concurrency_limit_is_shed_with_503(kafka_settings: Sett
 
     statuses: list[int] = []
     retry_after: list[str] = []
-    with running_collector(settings, max_concurrent_requests=2) as url:
+    cors: list[str] = []  # a browser reads the refusal only with the CORS headers
+    with running_collector(settings, max_concurrent_requests=2, allowed_origins=["https://app.example"]) as url:
         body = orjson.dumps([_event(i, session=f"c{i % 9}") for i in range(3000)])
 
         def post() -> None:
             with httpx.Client(timeout=60) as client:
-                resp = client.post(f"{url}/v1/events", content=body)
+                resp = client.post(f"{url}/v1/events", content=body, headers={"Origin": "https://app.example"})
                 statuses.append(resp.status_code)
                 if resp.status_code == 503:
                     retry_after.append(resp.headers.get("retry-after", ""))
+                    cors.append(resp.headers.get("access-control-allow-origin", ""))
 
         threads = [threading.Thread(target=post) for _ in range(12)]
         for thread in threads:
@@ -271,5 +273,6 @@ def test_load_beyond_the_concurrency_limit_is_shed_with_503(kafka_settings: Sett
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
     assert set(statuses) <= {202, 503} and 202 in statuses, statuses
     assert 503 in statuses and set(retry_after) == {"1"}
+    assert set(cors) == {"https://app.example"}
     assert 'error_type="overloaded"' in metrics
     wait_for(lambda: True)

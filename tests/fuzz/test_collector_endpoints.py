@@ -34,7 +34,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from collectors.http import otlp
 from collectors.http.app import create_app
@@ -55,15 +55,37 @@ SOURCES = {"events": "collector.events", "logs": "collector.logs", "cmcd": "coll
 PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 
 
+class Lifespan:
+    """Startup and shutdown through the ASGI lifespan protocol, as a server drives them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __aenter__(self) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self.task = asyncio.create_task(self.app(scope, self.inbox.get, self.outbox.put))
+        await self.inbox.put({"type": "lifespan.startup"})
+        answer = await self.outbox.get()
+        assert answer["type"] == "lifespan.startup.complete", answer
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        answer = await self.outbox.get()
+        await self.task
+        assert answer["type"] == "lifespan.shutdown.complete", answer
+
+
 class InProcess:
     """The collector's ASGI app with its lifespan (producer, delivery reports) on an event loop
     of its own thread; requests go through httpx's ASGI transport, so nothing listens on a port."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-collector", daemon=True)
         self.thread.start()
-        self.lifespan = app.router.lifespan_context(app)
+        self.lifespan = Lifespan(app)
         self._run(self.lifespan.__aenter__())
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         self.client = httpx.AsyncClient(transport=transport, base_url="http://collector", timeout=60)
