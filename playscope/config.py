@@ -14,6 +14,7 @@ Errors name the file and the dotted key that is wrong.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -324,6 +325,25 @@ def apply_env(
     return tree
 
 
+# The component sections a configuration may hold besides the core keys; each is validated by
+# its component's own model (:meth:`Settings.section`). Anything else is a typo, refused at load.
+COMPONENT_SECTIONS = frozenset({"collector", "agent", "streams", "indexer", "alerts", "dashboards"})
+
+
+def _unknown_sections(settings: Settings, where: str, sources: Mapping[str, str]) -> list[str]:
+    known = sorted({*Settings.model_fields} - {"source_file"} | COMPONENT_SECTIONS)
+    lines = []
+    for name in sorted(settings.model_extra or {}):
+        if name in COMPONENT_SECTIONS:
+            continue
+        hint = difflib.get_close_matches(name, known, n=1)
+        origin = next((var for key, var in sources.items() if key == name or key.startswith(f"{name}.")), None)
+        lines.append(f"{where}: {name}: unknown section"
+                     + (f" (set by {origin})" if origin else "")
+                     + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"))
+    return lines
+
+
 def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Load and validate the configuration once; raise ConfigError naming the bad key."""
     env = os.environ if environ is None else environ
@@ -351,5 +371,8 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
     except ValidationError as exc:
         lines = describe_validation_error(exc, source or "configuration", sources=sources)
         raise ConfigError("\n".join(lines)) from None
+    unknown = _unknown_sections(settings, source or "configuration", sources)
+    if unknown:
+        raise ConfigError("\n".join(unknown))
     settings._env_sources = sources
     return settings

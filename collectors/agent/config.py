@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from playscope.config import Strict, describe_validation_error
 from playscope.errors import ConfigError
+from playscope.secrets import resolve_secrets
 
 
 class MultilineConfig(Strict):
@@ -79,7 +82,7 @@ class AgentConfig(Strict):
     metrics_port: int | None = None  # None: 9181; 0: any free port
 
 
-def load_agent_config(path: str | Path) -> AgentConfig:
+def load_agent_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AgentConfig:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"agent config not found: {file}")
@@ -89,6 +92,9 @@ def load_agent_config(path: str | Path) -> AgentConfig:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: top level must be a mapping")
+    # the same ${VAR} and *_file secret rules as playscope.yaml: ``api_key: ${AGENT_KEY}`` or
+    # ``api_key_file: /run/secrets/agent-key``, ``host: ${NODE_NAME}`` on Kubernetes
+    resolve_secrets(raw, os.environ if environ is None else environ, str(file))
     try:
         return AgentConfig.model_validate(raw)
     except ValidationError as exc:

@@ -70,11 +70,11 @@ class Widget(Strict):
 
 def test_component_sections_validate_with_their_model(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("widget: {size: big}\n")
+    cfg.write_text("dashboards: {size: big}\n")
     s = load_settings(cfg, environ={})
-    with pytest.raises(ConfigError, match=r"widget\.size"):
-        s.section("widget", Widget)
-    assert load_settings(environ={}).section("widget", Widget).size == 3
+    with pytest.raises(ConfigError, match=r"dashboards\.size"):
+        s.section("dashboards", Widget)
+    assert load_settings(environ={}).section("dashboards", Widget).size == 3
     assert isinstance(Widget(), BaseModel)
 
 
@@ -106,3 +106,15 @@ def test_validation_errors_are_described_one_line_each() -> None:
     assert describe_validation_error(unordered.value, "c.yaml") == ["c.yaml: low must not exceed high"]
     assert describe_validation_error(unordered.value, "c.yaml", prefix="pair") == [
         "c.yaml: pair: low must not exceed high"]
+
+
+def test_an_unknown_section_is_refused_with_the_nearest_name(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("kafak: {bootstrap: 'b:9092'}\n")
+    with pytest.raises(ConfigError, match=rf"{cfg}: kafak: unknown section; did you mean 'kafka'"):
+        load_settings(cfg, environ={})
+    with pytest.raises(ConfigError, match=r"colector: unknown section \(set by PLAYSCOPE__COLECTOR__PORT\); did you "
+                                          r"mean 'collector'"):
+        load_settings(environ={"PLAYSCOPE__COLECTOR__PORT": "8081"})
+    for name in ("collector", "agent", "streams", "indexer", "alerts", "dashboards"):
+        assert load_settings(environ={f"PLAYSCOPE__{name.upper()}__X": "1"}).raw(name) == {"x": "1"}

@@ -62,9 +62,9 @@ class Mail(Strict):
 
 
 def test_a_section_types_each_value_by_its_field() -> None:
-    s = load_settings(environ={"PLAYSCOPE__MAIL__SMTP_PASSWORD": "123456", "PLAYSCOPE__MAIL__SMTP_PORT": "0587",
-                               "PLAYSCOPE__MAIL__STARTTLS": "yes", "PLAYSCOPE__MAIL__TIMEOUT_S": "1e3"})  # fmt: skip
-    mail = s.section("mail", Mail)
+    s = load_settings(environ={"PLAYSCOPE__ALERTS__SMTP_PASSWORD": "123456", "PLAYSCOPE__ALERTS__SMTP_PORT": "0587",
+                               "PLAYSCOPE__ALERTS__STARTTLS": "yes", "PLAYSCOPE__ALERTS__TIMEOUT_S": "1e3"})
+    mail = s.section("alerts", Mail)
     assert (mail.smtp_password, mail.smtp_port, mail.starttls, mail.timeout_s) == ("123456", 587, True, 1000.0)
 
 

@@ -6,6 +6,7 @@ the components listen on, the image is the compose one."""
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,9 @@ def pod_view(manifests: list[Manifest], workload: str, pod: dict[str, Any], cont
             continue
         source = var["valueFrom"]
         if "fieldRef" in source:
-            assert source["fieldRef"]["fieldPath"] == "metadata.name", var
-            view.env[var["name"]] = f"{workload}-0"
+            field_path = source["fieldRef"]["fieldPath"]
+            assert field_path in ("metadata.name", "spec.nodeName"), var
+            view.env[var["name"]] = f"{workload}-0" if field_path == "metadata.name" else "node-a"
         elif "secretKeyRef" in source:
             ref = source["secretKeyRef"]
             data = data_of(manifests, "Secret", ref["name"])
@@ -271,10 +273,13 @@ def test_setup_job_runs_the_compose_setup_command(manifests: list[Manifest], com
 
 def test_every_env_override_names_a_settings_key(manifests: list[Manifest]) -> None:
     checked = 0
+    # ${VAR} in a config file of the ConfigMap (agent.yaml's host: ${NODE_NAME})
+    expanded = {m.group(1) for text in data_of(manifests, "ConfigMap", "playscope-config").values()
+                for m in re.finditer(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text)}
     for name, _pod, container in playscope_containers(manifests):
         for var in container.get("env", []):
             key = var["name"]
-            if key in NOT_SETTINGS or key in ENV_OVERRIDES:
+            if key in NOT_SETTINGS or key in ENV_OVERRIDES or key in expanded:
                 continue
             assert key.startswith("PLAYSCOPE__"), f"{name}: {key} is read by nothing"
             dotted = ".".join(p.lower() for p in key.removeprefix("PLAYSCOPE__").split("__"))
@@ -344,7 +349,8 @@ def test_alerts_webhook_channel_gets_its_url_and_secret(manifests: list[Manifest
 def agent_config(manifests: list[Manifest], tmp_path: Path) -> AgentConfig:
     name, pod, container = by_verb(manifests)["agent"]
     view = pod_view(manifests, name, pod, container, tmp_path / name)
-    return load_agent_config(view.here(option(container["args"], "-c")))  # the agent's own validator
+    # the agent's own validator, with the container's environment (host: ${NODE_NAME})
+    return load_agent_config(view.here(option(container["args"], "-c")), environ=view.env)
 
 
 def metrics_port(verb: str, settings: Settings, manifests: list[Manifest], tmp_path: Path) -> int:
@@ -446,6 +452,7 @@ def test_agent_tails_node_logs_read_only_and_keeps_checkpoints_on_the_node(manif
     host_mounts = {m["mountPath"]: (m, volumes[m["name"]]["hostPath"])
                    for m in container["volumeMounts"] if "hostPath" in volumes[m["name"]]}  # fmt: skip
     config = agent_config(manifests, tmp_path)
+    assert config.host == "node-a", "records would carry the pod's name, not the node's"
     logs = [path for path, (mount, _) in host_mounts.items() if mount.get("readOnly")]
     for source in config.inputs:
         for pattern in source.paths:
