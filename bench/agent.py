@@ -22,7 +22,7 @@ from collectors.agent.sinks import KafkaSink
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 
 def write_log(path: Path, count: int) -> None:

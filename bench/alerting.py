@@ -31,7 +31,7 @@ from alerts.service import AlertService
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import consumer_config, producer_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 W = 60_000
 

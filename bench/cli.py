@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stage_settings(settings: Settings, stage: str) -> Settings:
+    from playscope.provision import ensure_templates, ensure_topics
     from playscope.search import make_client
-    from playscope.stack.provision import ensure_templates, ensure_topics
 
     tag = f"bench-{stage}-{uuid.uuid4().hex[:6]}"
     staged = settings.model_copy(update={"topic_prefix": f"{tag}.", "index_prefix": f"{tag}-"})
@@ -72,8 +72,8 @@ def _stage_settings(settings: Settings, stage: str) -> Settings:
 
 def _cleanup(staged: Settings) -> None:
     """Take away the stage's topics and indices: benchmark data is not worth keeping."""
+    from playscope.provision import delete_prefixed
     from playscope.search import make_client
-    from playscope.stack.provision import delete_prefixed
 
     with make_client(staged.elasticsearch, "elasticsearch") as es:
         delete_prefixed(staged, (es,))

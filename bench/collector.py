@@ -22,8 +22,8 @@ from bench.collector_http import Connection
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
+from playscope.provision import ensure_topics
 from playscope.stack.ports import free_port
-from playscope.stack.provision import ensure_topics
 
 # recent: the collector dead-letters a ts outside SPEC 4's bounds (7 days behind, 5 minutes ahead)
 TS = int(time.time() * 1000) - 3_600_000

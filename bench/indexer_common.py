@@ -13,7 +13,7 @@ from indexers.config import IndexerConfig
 from indexers.indexer import Indexer
 from indexers.metrics import IndexerMetrics
 from playscope.config import Settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 
 @contextmanager

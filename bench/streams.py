@@ -186,7 +186,7 @@ if __name__ == "__main__":
     import uuid
 
     from playscope.config import load_settings
-    from playscope.stack.provision import ensure_topics
+    from playscope.provision import ensure_topics
 
     base = load_settings()
     tag = f"bench-streams-{uuid.uuid4().hex[:6]}"

@@ -25,7 +25,7 @@ from bench.collector import WORKERS, _load, child_pids, start_collector
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import consumer_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 
 def _event(event_id: str, ts: int) -> bytes:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from playscope.config import IndicesConfig, SearchConfig, Settings
+from playscope.provision import ensure_templates
 from playscope.search import Flavour
-from playscope.stack.provision import ensure_templates
 
 # Only the parts of a bulk answer the indexer reads: keeps large responses cheap to parse.
 BULK_FILTER: Final = "errors,items.*.status,items.*.error"
@@ -46,7 +46,7 @@ class SearchBackend(Protocol):
     def delete_index(self, name: str) -> None: ...
 
     def install_templates(self, index_prefix: str, indices: IndicesConfig | None = None) -> list[str]:
-        """Install or merge into the index templates (playscope.stack.provision.ensure_templates)."""
+        """Install or merge into the index templates (playscope.provision.ensure_templates)."""
 
     def close(self) -> None: ...
 

@@ -56,7 +56,7 @@ def settings(stack: object, request: pytest.FixtureRequest) -> Iterator[Settings
     from elasticsearch import Elasticsearch
     from opensearchpy import OpenSearch
 
-    from playscope.stack.provision import delete_prefixed, ensure_templates, ensure_topics
+    from playscope.provision import delete_prefixed, ensure_templates, ensure_topics
 
     tag = f"t{uuid.uuid4().hex[:8]}-{_slug(request.node.name)}"
     base = load_settings(environ={})
@@ -77,7 +77,7 @@ def settings(stack: object, request: pytest.FixtureRequest) -> Iterator[Settings
 @pytest.fixture
 def kafka_settings(stack: object, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Per-test topics and groups on the shared broker (3 partitions), deleted afterwards."""
-    from playscope.stack.provision import delete_prefixed, ensure_topics
+    from playscope.provision import delete_prefixed, ensure_topics
 
     tag = f"t{uuid.uuid4().hex[:8]}-{_slug(request.node.name)}"
     settings = load_settings(environ={}).model_copy(update={"topic_prefix": f"{tag}.", "index_prefix": f"{tag}-"})

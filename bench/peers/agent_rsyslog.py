@@ -19,7 +19,7 @@ from bench.agent import write_log
 from bench.peers.common import EndOffsets, PeerError, ensure_apt, sample
 from playscope import topics
 from playscope.config import Settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 PEER = "rsyslog-omkafka"
 

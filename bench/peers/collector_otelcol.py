@@ -26,8 +26,8 @@ from bench.collector import start_collector
 from bench.peers.common import EndOffsets, PeerError, cache_dir, ensure_apt
 from playscope import topics
 from playscope.config import Settings
+from playscope.provision import ensure_topics
 from playscope.stack.ports import free_port
-from playscope.stack.provision import ensure_topics
 
 PEER = "otelcol-otlp-kafka"
 SOURCE = Path(__file__).parent / "otelcol"

@@ -23,7 +23,7 @@ from bench.peers.common import PeerError, cache_dir
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import admin_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 PEER = "quixstreams"
 HERE = Path(__file__).parent

@@ -44,8 +44,8 @@ class ChaosRun:
 
     # -- the run ------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        from playscope.provision import ensure_topics
         from playscope.stack.manager import StackManager
-        from playscope.stack.provision import ensure_topics
 
         started = time.monotonic()
         self.say(f"chaos run {self.run_id}: bringing the stack up ({self.options.brokers} broker(s))")
@@ -127,8 +127,8 @@ class ChaosRun:
                     self.failures.append(f"could not restore {server.name}: {exc}")
 
     def _clean(self, settings: Settings) -> None:
+        from playscope.provision import delete_prefixed
         from playscope.search import make_client
-        from playscope.stack.provision import delete_prefixed
 
         try:
             with make_client(settings.elasticsearch, "elasticsearch") as es:

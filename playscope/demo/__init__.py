@@ -96,8 +96,8 @@ def _write_files(run_dir: Path, settings: Settings, args: argparse.Namespace, po
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from playscope.provision import ensure_topics
     from playscope.stack.manager import StackManager
-    from playscope.stack.provision import ensure_topics
 
     # The demo's own screen reports progress; keep the stack's structured lines for its log file.
     logging.getLogger("playscope.stack").setLevel(logging.WARNING)

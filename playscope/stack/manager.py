@@ -15,10 +15,10 @@ from urllib.parse import urlparse
 from playscope.config import KafkaSecurity, Settings
 from playscope.errors import PortInUse, StackError
 from playscope.logs import log_event
+from playscope.provision import ensure_templates, ensure_topics
 from playscope.stack import fetch
 from playscope.stack.cluster import KafkaCluster
 from playscope.stack.ports import port_owner
-from playscope.stack.provision import ensure_templates, ensure_topics
 from playscope.stack.servers import (
     ElasticsearchServer,
     JavaServer,

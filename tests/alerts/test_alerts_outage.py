@@ -19,7 +19,7 @@ from alerts_helpers import Receiver, qoe_window, wait_for, write_rules
 from fault_helpers import RULES, Evaluator, WindowFeed, hooks_by_status
 
 from playscope.config import Settings, load_settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from playscope import topics
 from playscope.config import PrivacyConfig, Settings
 from playscope.kafka import admin_config
 from playscope.privacy import Pseudonymizer
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 SECRET = "a-test-secret-of-32-characters!!"
 

@@ -42,8 +42,8 @@ from helpers import wait_for
 from bench.collector import child_pids
 from playscope import topics
 from playscope.config import Settings, load_settings
+from playscope.provision import ensure_topics
 from playscope.stack.ports import free_port
-from playscope.stack.provision import ensure_topics
 from playscope.stack.servers import KafkaServer
 
 pytestmark = pytest.mark.slow

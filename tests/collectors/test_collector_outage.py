@@ -15,7 +15,7 @@ from helpers import running_collector
 
 from playscope import topics
 from playscope.config import Settings, load_settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 pytestmark = pytest.mark.slow
 TS = RECENT_TS

@@ -16,7 +16,7 @@ from playscope.config import IndexSettings, IndicesConfig, load_settings
 from playscope.errors import ConfigError
 from playscope.indices import FAMILIES
 from playscope.kafka import admin_config
-from playscope.stack.provision import delete_prefixed, ensure_topics, explicit_settings, template_for
+from playscope.provision import delete_prefixed, ensure_topics, explicit_settings, template_for
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 from .helpers import (
     committed_equals_end,

@@ -15,7 +15,7 @@ import pytest
 from playscope import topics
 from playscope.config import IndicesConfig, Settings
 from playscope.indices import FAMILIES, merge_template
-from playscope.stack.provision import installed_template
+from playscope.provision import installed_template
 
 from .helpers import config, count, produce, running_indexer, wait_for
 

@@ -25,8 +25,8 @@ from playscope import topics
 from playscope.config import KafkaSecurity, Settings, load_settings
 from playscope.errors import ConfigError
 from playscope.kafka import aiokafka_kwargs, check_credentials, consumer_config, producer_config
+from playscope.provision import ensure_topics
 from playscope.stack.certs import ensure_ca
-from playscope.stack.provision import ensure_topics
 from playscope.stack.servers import SecureKafkaServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import yaml
 
 from playscope.config import Settings, load_settings
 from playscope.errors import ConfigError, StackError
+from playscope.provision import topic_replication
 from playscope.stack.cluster import KafkaCluster, node_ports, replication_for
 from playscope.stack.manager import StackManager
-from playscope.stack.provision import topic_replication
 
 
 def _props(text: str) -> dict[str, str]:

@@ -18,10 +18,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from playscope import topics
 from playscope.config import KafkaConfig, Settings
 from playscope.kafka import admin_config, producer_config
+from playscope.provision import ensure_topics
 from playscope.stack.cluster import KafkaCluster
 from playscope.stack.manager import StackManager
 from playscope.stack.ports import free_port, free_port_range
-from playscope.stack.provision import ensure_topics
 from playscope.stack.servers import default_dist_cache, tcp_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

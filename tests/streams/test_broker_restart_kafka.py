@@ -27,7 +27,7 @@ from streams_harness import SESSIONS, Reader, Worker, metric, metrics_port, writ
 from playscope import topics
 from playscope.config import Settings
 from playscope.kafka import producer_config
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 # How long the broker stays down (PLAYSCOPE_TEST_OUTAGE_S=60 for the 60-s figure in the README).

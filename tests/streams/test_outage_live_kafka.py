@@ -26,7 +26,7 @@ from streams_harness import QOE_METRICS, SESSIONS, Reader, Worker, metric, metri
 
 from playscope import topics
 from playscope.config import Settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 OUTAGE_S = float(os.environ.get("PLAYSCOPE_TEST_OUTAGE_S", "40"))

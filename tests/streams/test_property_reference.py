@@ -18,7 +18,7 @@ from streams_strategies import session_events
 
 from playscope import topics
 from playscope.config import Settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 from streams.qoe import IngestStats, QoePartition
 
 T0 = 1_767_225_600_000

@@ -18,7 +18,7 @@ from streams_harness import QOE_METRICS, SESSIONS, Reader, Worker, produce, writ
 
 from playscope import topics
 from playscope.config import Settings
-from playscope.stack.provision import ensure_topics
+from playscope.provision import ensure_topics
 
 T0 = 1_767_225_600_000
 N_SESSIONS = 150
