@@ -370,10 +370,35 @@ def test_probes_and_ports_are_the_collectors(manifests: list[Manifest], tmp_path
     args = parse_command(container["args"])
     assert args.port is None or args.port == port
     assert [p["containerPort"] for p in container["ports"]] == [port]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port}, probe
+    # ready while Kafka is up (or a spool takes the beacons); alive while the process answers
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
     # one worker per core the container may use (collectors/README.md)
     assert args.workers == int(container["resources"]["limits"]["cpu"])
+    assert_spool_on_a_volume(pod, container, settings.section("collector", CollectorConfig))
+
+
+def assert_spool_on_a_volume(pod: dict[str, Any], container: dict[str, Any], collector: CollectorConfig) -> None:
+    """A spool, when configured, is on a writable volume with room for spool_max_bytes; the root
+    filesystem is read-only, so anywhere else the collector cannot start."""
+    if collector.spool_dir is None:
+        return
+    mounts = [m for m in container["volumeMounts"]
+              if not m.get("readOnly") and collector.spool_dir.is_relative_to(m["mountPath"])]  # fmt: skip
+    assert mounts, f"spool {collector.spool_dir} is on no writable volume"
+    volume = {v["name"]: v for v in pod["spec"]["volumes"]}[max(mounts, key=lambda m: len(m["mountPath"]))["name"]]
+    if "emptyDir" in volume:
+        limit = volume["emptyDir"].get("sizeLimit")
+        assert limit is not None, "the spool's emptyDir has no sizeLimit: a full spool would fill the node's disk"
+        assert quantity(limit) > collector.spool_max_bytes, f"sizeLimit {limit} leaves no room for the spool"
+
+
+def quantity(text: str) -> int:
+    """A Kubernetes memory/storage quantity (``2Gi``, ``500M``, ``1024``) in bytes."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    match = re.fullmatch(r"(\d+)([KMGT]i?|k)?", str(text))
+    assert match, f"not a quantity: {text}"
+    return int(match[1]) * units.get(match[2] or "", 1)
 
 
 def test_every_component_is_scraped_on_its_metrics_port(manifests: list[Manifest], tmp_path: Path) -> None:
