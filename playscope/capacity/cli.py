@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--utilisation", type=_fraction, default=0.6, help="planned CPU per core (default 0.6)")
     parser.add_argument("--surge-factor", type=_positive(float), default=10.0,
                         help="surge multiple of viewers (default 10)")
-    parser.add_argument("--bench", type=Path, help="bench report (default: the latest in PLAYSCOPE_HOME/bench/)")
+    parser.add_argument("--bench", type=Path,
+                        help="bench report (default: the newest complete one in PLAYSCOPE_HOME/bench/)")
     parser.add_argument("--prices", type=Path, help=f"price table (default {prices.DEFAULT.name} in the package)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
@@ -67,8 +68,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 retention_days=args.retention_days or settings.retention_days, regions=args.regions,
                 qoe_groups=args.qoe_groups, service_groups=args.service_groups, window_s=settings.window_s)
     policy = Policy(utilisation=args.utilisation, surge_factor=args.surge_factor)
-    bench_file = args.bench or figures.latest(reports_dir(settings.home))
-    measured = figures.load(bench_file, need_agent=load.log_lines_per_s > 0)
+    need_agent = load.log_lines_per_s > 0
+    measured = (figures.load(args.bench, need_agent) if args.bench
+                else figures.latest(reports_dir(settings.home), need_agent))
     result = build(load, policy, measured, prices.load(args.prices))
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -100,9 +100,18 @@ def load(path: Path, need_agent: bool = False) -> BenchFigures:
     return from_report(report, str(path), need_agent)
 
 
-def latest(folder: Path) -> Path:
-    """The newest report ``playscope bench`` kept (names sort by time)."""
-    found = sorted(folder.glob("bench-*.json"))
+def latest(folder: Path, need_agent: bool = False) -> BenchFigures:
+    """The figures of the newest report ``playscope bench`` kept (names sort by time) that has
+    them all: a ``--only`` rerun of one stage keeps a partial report, and the last full run
+    before it still holds the other figures."""
+    found = sorted(folder.glob("bench-*.json"), reverse=True)
     if not found:
         raise MissingFigure(f"no bench report in {folder}: run `playscope bench` first, or pass --bench FILE")
-    return found[-1]
+    newest: MissingFigure | None = None
+    for path in found:
+        try:
+            return load(path, need_agent)
+        except MissingFigure as exc:
+            newest = newest or exc
+    assert newest is not None
+    raise MissingFigure(f"no bench report in {folder} has every figure; the newest: {newest}")

@@ -233,12 +233,15 @@ def test_cli_missing_figure_and_default_bench_file(capsys: pytest.CaptureFixture
     older = reports_dir(tmp_path / "home") / "bench-20000101T000000Z.json"
     older.parent.mkdir(parents=True)
     shutil.copy(FIXTURE, older)
-    save_report(tmp_path / "home", report)  # the newest: the one used
-    code, _, err = _run(capsys, "--viewers", "1000")
+    newest = save_report(tmp_path / "home", report)  # a partial rerun: the older full report is used
+    code, out, _ = _run(capsys, "--viewers", "1000", "--json")
+    assert code == 0 and orjson.loads(out)["bench"]["file"] == str(older)
+    code, _, err = _run(capsys, "--viewers", "1000", "--bench", str(newest))
     assert code == 1
     assert "collector.by_events_per_request.1.collector_cpu_us_per_event is missing" in err
-    code, out, _ = _run(capsys, "--viewers", "1000", "--json", "--bench", str(older))
-    assert code == 0 and orjson.loads(out)["bench"]["file"] == str(older)
+    older.unlink()  # no complete report left: the newest one's missing figure is named
+    code, _, err = _run(capsys, "--viewers", "1000")
+    assert code == 1 and "no bench report in" in err and "collector_cpu_us_per_event is missing" in err
 
 
 def test_cli_refuses_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
