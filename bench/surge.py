@@ -189,7 +189,13 @@ async def surge(port: int, rate_per_s: float, seconds: float, salt: str, max_con
         try:
             await asyncio.wait_for(client.done.wait(), answer_timeout_s)
         except TimeoutError:
-            result.statuses["timeout"] = client.outstanding
+            # requests still queued in this client were never written (it fell behind its
+            # schedule); only the rest waited for the collector and got no answer
+            unsent = len(client.waiting)
+            if unsent:
+                result.statuses["not_sent"] = unsent
+            if client.outstanding - unsent:
+                result.statuses["timeout"] = client.outstanding - unsent
     result.elapsed_s = time.perf_counter() - started
     probe.cancel()
     client.close()
@@ -269,7 +275,8 @@ def run(settings: Settings, quick: bool, factor: float = 10.0) -> dict[str, Any]
         "factor": factor, "offered_rps": round(sustainable * factor),
         "sent_rps": round(result.scheduled / result.elapsed_s), "seconds": seconds,
         "requests": result.scheduled, "answered": answered, "statuses": result.statuses,
-        "unanswered": result.scheduled - answered, "retry_after_missing": result.retry_after_missing,
+        "unanswered": result.scheduled - answered, "not_sent": result.statuses.get("not_sent", 0),
+        "timed_out": result.statuses.get("timeout", 0), "retry_after_missing": result.retry_after_missing,
         "accepted_rps": round(accepted / result.elapsed_s),
         "ratio": round(accepted / result.elapsed_s / sustainable, 3) if sustainable else 0.0,
         "lost_after_202": lost, "p50_ms": _percentile(result.latencies_ms, 0.5),
