@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
+from test_grafana_import import _refs  # every datasource reference of a board
 
 from dashboards.assets import GRAFANA_DIR
 
@@ -48,16 +49,6 @@ def _model(board: dict[str, Any]) -> dict[str, Any]:
 def _errors(board: dict[str, Any]) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
             for e in _validator().iter_errors(_model(board))]
-
-
-def _refs(node: Any) -> list[dict[str, Any]]:
-    """Every ``datasource`` object reference (dashboard, panels, targets, annotations, variables)."""
-    if isinstance(node, dict):
-        found = [node["datasource"]] if isinstance(node.get("datasource"), dict) else []
-        return found + [r for v in node.values() for r in _refs(v)]
-    if isinstance(node, list):
-        return [r for item in node for r in _refs(item)]
-    return []
 
 
 def _major_minor(version: str) -> tuple[int, int]:
