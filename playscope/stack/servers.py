@@ -22,6 +22,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -492,17 +493,42 @@ _KAFKA_LOG4J = """Configuration:
 """
 
 
+@dataclass(frozen=True)
+class SearchMembership:
+    """A search node's place in a cluster of several nodes on loopback (tests and recipes that
+    lose a node; the local stack runs single nodes).
+
+    ``seed_transport_ports``: the transport ports of the cluster-manager-eligible nodes, where a
+    starting node looks for the cluster. ``initial_managers``: the names of the nodes that vote in
+    the cluster's very first election, given to those nodes (empty: not written; a restart of a
+    formed cluster ignores it). ``roles``: ``node.roles``, None for the product's defaults."""
+
+    node_name: str
+    cluster_name: str
+    seed_transport_ports: tuple[int, ...]
+    initial_managers: tuple[str, ...] = ()
+    roles: tuple[str, ...] | None = None
+
+
 class SearchServer(JavaServer):
-    """Elasticsearch or OpenSearch from its integ-test-zip: single node, loopback, no security."""
+    """Elasticsearch or OpenSearch from its integ-test-zip: loopback, no security; a single node
+    unless given a ``membership`` in a cluster."""
 
     env_prefix = "ES"
     config_file = "elasticsearch.yml"
     launcher = "elasticsearch"
+    initial_managers_key = "cluster.initial_master_nodes"
 
     def __init__(self, home: Path, port: int, transport_port: int | None = None,
-                 dist_cache: Path | None = None) -> None:
+                 dist_cache: Path | None = None, *, membership: SearchMembership | None = None,
+                 heap: str | None = None) -> None:
         super().__init__(home, port, dist_cache)
         self.transport_port = transport_port or port + 100
+        self.membership = membership
+        if heap:
+            self.heap = heap
+        if membership:
+            self.name = f"{self.product}-{membership.node_name}"
 
     @classmethod
     def on_free_ports(cls, home: Path, dist_cache: Path | None = None) -> SearchServer:
@@ -521,20 +547,34 @@ class SearchServer(JavaServer):
         return self.home / "config"
 
     def _settings(self) -> list[str]:
+        member = self.membership
         return [
-            f"cluster.name: playscope-{self.product}",
-            "node.name: node-1",
+            f"cluster.name: {member.cluster_name if member else f'playscope-{self.product}'}",
+            f"node.name: {member.node_name if member else 'node-1'}",
             f"path.data: {self.home.resolve() / 'data'}",
             f"path.logs: {self.home.resolve() / 'logs'}",
             "network.host: 127.0.0.1",
             f"http.port: {self.port}",
             f"transport.port: {self.transport_port}",
-            "discovery.type: single-node",
+            *self._discovery(),
             # A laptop or CI disk is often more than 90 % full; do not go read-only over it.
             "cluster.routing.allocation.disk.threshold_enabled: false",
             "action.destructive_requires_name: false",
             "",
         ]
+
+    def _discovery(self) -> list[str]:
+        """How the node finds its cluster: alone, or through the seeds of its membership."""
+        member = self.membership
+        if member is None:
+            return ["discovery.type: single-node"]
+        seeds = ", ".join(f"127.0.0.1:{port}" for port in member.seed_transport_ports)
+        lines = [f"discovery.seed_hosts: [{seeds}]"]
+        if member.initial_managers:
+            lines.append(f"{self.initial_managers_key}: [{', '.join(member.initial_managers)}]")
+        if member.roles is not None:
+            lines.append(f"node.roles: [{', '.join(member.roles)}]")
+        return lines
 
     def _prepare(self, dist: Path) -> None:
         for sub in ("data", "logs"):
@@ -579,8 +619,9 @@ class ElasticsearchServer(SearchServer):
     main_class = "org.elasticsearch.bootstrap.Elasticsearch"  # bin/elasticsearch runs a CLI JVM that spawns it
 
     def __init__(self, home: Path, port: int = 9200, transport_port: int | None = None,
-                 dist_cache: Path | None = None) -> None:
-        super().__init__(home, port, transport_port, dist_cache)
+                 dist_cache: Path | None = None, *, membership: SearchMembership | None = None,
+                 heap: str | None = None) -> None:
+        super().__init__(home, port, transport_port, dist_cache, membership=membership, heap=heap)
 
     def _settings(self) -> list[str]:
         # The distribution would otherwise generate certificates and switch HTTP to TLS on its
@@ -596,10 +637,12 @@ class OpenSearchServer(SearchServer):
     env_prefix = "OPENSEARCH"
     config_file = "opensearch.yml"
     launcher = "opensearch"
+    initial_managers_key = "cluster.initial_cluster_manager_nodes"
 
     def __init__(self, home: Path, port: int = 9201, transport_port: int | None = None,
-                 dist_cache: Path | None = None) -> None:
-        super().__init__(home, port, transport_port, dist_cache)
+                 dist_cache: Path | None = None, *, membership: SearchMembership | None = None,
+                 heap: str | None = None) -> None:
+        super().__init__(home, port, transport_port, dist_cache, membership=membership, heap=heap)
 
     def _settings(self) -> list[str]:
         return [s.replace("action.destructive_requires_name: false", "") for s in super()._settings()]
