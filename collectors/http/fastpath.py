@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collectors.http.auth import KeyStore, cors_headers
 
-# POST path -> (endpoint label, handler(request) -> answer)
+# an ingest endpoint: the request in, the answer to write
 Handler = Callable[[Any], Awaitable[Response]]
 
 
